@@ -1,0 +1,54 @@
+# End-to-end checks of the synclap binary: --version, --help, one-line errors with a non-zero exit.
+# Run by ctest as: cmake -DSYNCLAP=... -DSHARED=... -DWORK=... -P cli_smoke.cmake
+file(REMOVE_RECURSE "${WORK}")
+file(MAKE_DIRECTORY "${WORK}")
+
+function(expect_run name expected_rc must_match)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 120)
+  if(NOT "${rc}" STREQUAL "${expected_rc}")
+    message(FATAL_ERROR "${name}: exit code ${rc}, expected ${expected_rc}\nstdout: ${out}\nstderr: ${err}")
+  endif()
+  if(NOT "${out}${err}" MATCHES "${must_match}")
+    message(FATAL_ERROR "${name}: output does not match '${must_match}'\nstdout: ${out}\nstderr: ${err}")
+  endif()
+  set(LAST_OUT "${out}" PARENT_SCOPE)
+  set(LAST_ERR "${err}" PARENT_SCOPE)
+endfunction()
+
+expect_run(version 0 "synclap [0-9]+\\.[0-9]+\\.[0-9]+" ${SYNCLAP} --version)
+expect_run(help 0 "features" ${SYNCLAP} --help)
+expect_run(features-help 0 "--out" ${SYNCLAP} features --help)
+expect_run(no-subcommand 106 "subcommand" ${SYNCLAP})
+
+# A missing file: one line naming it, non-zero exit.
+expect_run(missing-file 1 "nope\\.wav" ${SYNCLAP} features "${WORK}/nope.wav")
+string(REGEX MATCHALL "\n" lines "${LAST_ERR}")
+list(LENGTH lines nlines)
+if(nlines GREATER 2)
+  message(FATAL_ERROR "missing-file: error is not short: ${LAST_ERR}")
+endif()
+
+# A non-audio file.
+file(WRITE "${WORK}/notes.wav" "this is not audio at all")
+expect_run(non-audio 1 "notes\\.wav" ${SYNCLAP} features "${WORK}/notes.wav")
+
+# Features of a real recording, written as .npy and .safetensors, with --json.
+set(real "${SHARED}/realaudio/sms-tools/flute-A4.wav")
+if(EXISTS "${real}")
+  expect_run(features-npy 0 "1001" ${SYNCLAP} --json features "${real}" --out "${WORK}/f.npy")
+  if(NOT EXISTS "${WORK}/f.npy")
+    message(FATAL_ERROR "features did not write f.npy")
+  endif()
+  file(SIZE "${WORK}/f.npy" sz)
+  # 1 x 1 x 1001 x 64 float32 + 128-byte header
+  if(NOT sz EQUAL 256384)
+    message(FATAL_ERROR "f.npy has ${sz} bytes, expected 256384")
+  endif()
+  expect_run(features-st 1 "notes\\.wav.*skipped" ${SYNCLAP} features "${real}" "${WORK}/notes.wav" --preset fused
+             --out "${WORK}/f.safetensors")
+  if(NOT EXISTS "${WORK}/f.safetensors")
+    message(FATAL_ERROR "features did not write f.safetensors")
+  endif()
+  expect_run(info-json 0 "\"sample_rate\": 44100" ${SYNCLAP} --json info "${real}")
+endif()
+message(STATUS "cli smoke: all checks passed")

@@ -1,0 +1,18 @@
+// Helpers shared by synclap's tests.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace synclap::test {
+
+// $SYNCLAP_GOLDEN_DIR, else ../shared/golden beside the source tree.
+std::string golden_dir();
+// $SYNCLAP_REALAUDIO_DIR, else ../shared/realaudio beside the source tree.
+std::string realaudio_dir();
+// A fresh, empty directory for one test (under the build tree).
+std::string temp_dir(const std::string& name);
+// Files in `dir` whose names match the shell pattern (fnmatch), sorted.
+std::vector<std::string> glob_files(const std::string& dir, const std::string& pattern);
+bool file_exists(const std::string& path);
+
+}  // namespace synclap::test
