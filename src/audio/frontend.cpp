@@ -270,15 +270,16 @@ std::vector<float> resize_rows_bilinear(const float* in, int rows, int cols, int
     std::copy(in, in + size_t(rows) * cols, out.begin());
     return out;
   }
-  // torch: scale = float(in)/out; src = scale*(dst+0.5)-0.5 clamped at 0; index = trunc(src);
-  // lambda1 = clamp(src - index, 0, 1), lambda0 = 1 - lambda1 (all float32).
+  // As torch 1.13's CPU kernel (checked against it on the reference files): the scale is float32
+  // (in/out), the source position scale*(dst+0.5)-0.5 is evaluated in float64 and clamped at 0,
+  // index0 = trunc(src), index1 = index0+1 (or index0 at the end), lambda1 = float(src - index0).
   const float scale = float(rows) / float(out_rows);
   for (int i = 0; i < out_rows; ++i) {
-    float src = scale * (float(i) + 0.5f) - 0.5f;
-    if (src < 0.f) src = 0.f;
+    double src = double(scale) * (double(i) + 0.5) - 0.5;
+    if (src < 0.0) src = 0.0;
     const int i0 = int(src);
     const int i1 = i0 + (i0 < rows - 1 ? 1 : 0);
-    const float l1 = std::min(std::max(src - float(i0), 0.f), 1.f);
+    const float l1 = float(std::min(std::max(src - double(i0), 0.0), 1.0));
     const float l0 = 1.f - l1;
     const float* a = in + size_t(i0) * cols;
     const float* b = in + size_t(i1) * cols;
