@@ -8,11 +8,13 @@ find_package(CLI11 REQUIRED)
 
 pkg_check_modules(SNDFILE REQUIRED IMPORTED_TARGET sndfile)
 pkg_check_modules(SOXR REQUIRED IMPORTED_TARGET soxr)
+# MPEG audio is decoded with libmpg123 directly (exact length by frame scan); libsndfile1-dev depends on it.
+pkg_check_modules(MPG123 REQUIRED IMPORTED_TARGET libmpg123)
 
 add_library(synclap_deps_core INTERFACE)
 add_library(synclap::deps_core ALIAS synclap_deps_core)
 target_link_libraries(synclap_deps_core INTERFACE
-  PkgConfig::SNDFILE PkgConfig::SOXR nlohmann_json::nlohmann_json ${CMAKE_DL_LIBS})
+  PkgConfig::SNDFILE PkgConfig::SOXR PkgConfig::MPG123 nlohmann_json::nlohmann_json ${CMAKE_DL_LIBS})
 
 pkg_check_modules(RUBBERBAND IMPORTED_TARGET rubberband)
 if(RUBBERBAND_FOUND)

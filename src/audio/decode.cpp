@@ -1,5 +1,6 @@
-// Audio decoding with libsndfile (WAV, FLAC, Ogg Vorbis/Opus, MP3, AIFF, ...), down-mixing to mono,
-// streaming resampling, LAION-CLAP's int16 round trip, and writing audio files.
+// Audio decoding with libsndfile (WAV, FLAC, Ogg Vorbis/Opus, AIFF, ...; MPEG audio is identified by
+// libsndfile and decoded with libmpg123 directly, see MpegSource), down-mixing to mono, streaming
+// resampling, LAION-CLAP's int16 round trip, and writing audio files.
 //
 // Robustness policy (every input is untrusted):
 //  - The header is checked before anything is allocated: 1..1024 channels, 1000..768000 Hz, and a declared
@@ -13,6 +14,7 @@
 //  - Non-finite samples (NaN / Inf, possible only in float files) are an error, not silently repaired:
 //    they would poison every feature computed from the file.
 //  - Every problem is a FileError whose message names the file.
+#include <mpg123.h>
 #include <sndfile.h>
 #include <sys/stat.h>
 
@@ -25,6 +27,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 
@@ -243,37 +246,46 @@ struct SfCloser {
 };
 using SfHandle = std::unique_ptr<SNDFILE, SfCloser>;
 
+// Bytes in memory, read through libsndfile's and libmpg123's replaceable I/O.
 struct MemoryFile {
   const unsigned char* data;
-  sf_count_t size;
-  sf_count_t pos;
+  int64_t size;
+  int64_t pos;
+
+  int64_t seek(int64_t offset, int whence) {
+    int64_t base = 0;
+    switch (whence) {
+      case SEEK_SET: base = 0; break;
+      case SEEK_CUR: base = pos; break;
+      case SEEK_END: base = size; break;
+      default: return -1;
+    }
+    // Guard the addition against overflow from absurd header offsets.
+    if ((offset > 0 && base > std::numeric_limits<int64_t>::max() - offset) || base + offset < 0) return -1;
+    pos = base + offset;
+    return pos;
+  }
+  int64_t read(void* dst, int64_t count) {
+    if (count <= 0 || pos >= size) return 0;
+    const int64_t n = std::min(count, size - pos);
+    std::memcpy(dst, data + pos, size_t(n));
+    pos += n;
+    return n;
+  }
 };
 
-sf_count_t mem_filelen(void* user) { return static_cast<MemoryFile*>(user)->size; }
-sf_count_t mem_seek(sf_count_t offset, int whence, void* user) {
-  auto* m = static_cast<MemoryFile*>(user);
-  sf_count_t base = 0;
-  switch (whence) {
-    case SEEK_SET: base = 0; break;
-    case SEEK_CUR: base = m->pos; break;
-    case SEEK_END: base = m->size; break;
-    default: return -1;
-  }
-  // Guard the addition against overflow from absurd header offsets.
-  if ((offset > 0 && base > std::numeric_limits<sf_count_t>::max() - offset) || base + offset < 0) return -1;
-  m->pos = base + offset;
-  return m->pos;
+sf_count_t sfv_filelen(void* user) { return static_cast<MemoryFile*>(user)->size; }
+sf_count_t sfv_seek(sf_count_t offset, int whence, void* user) {
+  return static_cast<MemoryFile*>(user)->seek(offset, whence);
 }
-sf_count_t mem_read(void* ptr, sf_count_t count, void* user) {
-  auto* m = static_cast<MemoryFile*>(user);
-  if (count <= 0 || m->pos >= m->size) return 0;
-  const sf_count_t n = std::min(count, m->size - m->pos);
-  std::memcpy(ptr, m->data + m->pos, size_t(n));
-  m->pos += n;
-  return n;
+sf_count_t sfv_read(void* ptr, sf_count_t count, void* user) { return static_cast<MemoryFile*>(user)->read(ptr, count); }
+sf_count_t sfv_write(const void*, sf_count_t, void*) { return 0; }
+sf_count_t sfv_tell(void* user) { return static_cast<MemoryFile*>(user)->pos; }
+
+mpg123_ssize_t mpv_read(void* user, void* dst, size_t n) {
+  return mpg123_ssize_t(static_cast<MemoryFile*>(user)->read(dst, int64_t(std::min<size_t>(n, size_t(1) << 30))));
 }
-sf_count_t mem_write(const void*, sf_count_t, void*) { return 0; }
-sf_count_t mem_tell(void* user) { return static_cast<MemoryFile*>(user)->pos; }
+off_t mpv_lseek(void* user, off_t offset, int whence) { return off_t(static_cast<MemoryFile*>(user)->seek(offset, whence)); }
 
 // Why sf_open failed, in words (libsndfile's own message included).
 std::string open_problem() {
@@ -293,37 +305,15 @@ std::string open_problem() {
   }
 }
 
-bool frames_known(const SF_INFO& info) {
-  return info.frames >= 0 && info.frames < std::numeric_limits<sf_count_t>::max();
-}
-
-// Header sanity, before anything is allocated from it.
-void check_header(const std::string& name, const SF_INFO& info) {
-  if (info.channels < 1 || info.channels > kMaxChannels)
-    throw FileError(name, "unsupported channel count " + std::to_string(info.channels) + " (must be 1.." +
+// Header sanity, before anything is allocated from it. `frames` < 0 means "not known".
+void check_header(const std::string& name, int rate, int channels, int64_t frames) {
+  if (channels < 1 || channels > kMaxChannels)
+    throw FileError(name, "unsupported channel count " + std::to_string(channels) + " (must be 1.." +
                               std::to_string(kMaxChannels) + ")");
-  if (info.samplerate < kMinRate || info.samplerate > kMaxRate)
-    throw FileError(name, "implausible sample rate " + std::to_string(info.samplerate) + " Hz (must be " +
+  if (rate < kMinRate || rate > kMaxRate)
+    throw FileError(name, "implausible sample rate " + std::to_string(rate) + " Hz (must be " +
                               std::to_string(kMinRate) + ".." + std::to_string(kMaxRate) + " Hz)");
-  if (info.frames < 0) throw FileError(name, "corrupt header: negative length");
-  if (info.frames == 0) throw FileError(name, "contains no audio (0 frames)");
-}
-
-AudioInfo describe(const std::string& name, const SF_INFO& info) {
-  AudioInfo a;
-  a.path = name;
-  a.format = major_name(info.format);
-  a.subtype = subtype_name(info.format);
-  a.sample_rate = info.samplerate;
-  a.channels = info.channels;
-  if (frames_known(info)) {
-    a.frames = int64_t(info.frames);
-    a.duration_s = double(info.frames) / info.samplerate;
-  } else {
-    a.frames = -1;  // libsndfile could not tell the length without decoding
-    a.duration_s = -1.0;
-  }
-  return a;
+  if (frames == 0) throw FileError(name, "contains no audio (0 frames)");
 }
 
 void check_options(const DecodeOptions& o) {
@@ -334,16 +324,146 @@ void check_options(const DecodeOptions& o) {
     throw Error("DecodeOptions::max_duration_s must be a positive number");
 }
 
-// The decoding loop shared by files and memory: blocks -> mono -> (streaming) resample.
-Waveform decode_open(SNDFILE* sf, const SF_INFO& info, const std::string& name, const DecodeOptions& opt) {
-  const int rate = info.samplerate;
-  const int channels = info.channels;
+// ---------------------------------------------------------------------------------------------
+// Frame sources: something that yields interleaved float frames
+// ---------------------------------------------------------------------------------------------
+class FrameSource {
+ public:
+  virtual ~FrameSource() = default;
+  // Up to `frames` interleaved frames into dst; 0 at the end. Throws FileError when decoding fails.
+  virtual int64_t read(float* dst, int64_t frames) = 0;
+  AudioInfo info;  // frames / duration_s are -1 when the length is not known before decoding
+};
+
+// Everything libsndfile decodes itself.
+class SndSource : public FrameSource {
+ public:
+  SndSource(SfHandle sf, const SF_INFO& sfinfo, const std::string& name) : sf_(std::move(sf)), name_(name) {
+    info.path = name;
+    info.format = major_name(sfinfo.format);
+    info.subtype = subtype_name(sfinfo.format);
+    info.sample_rate = sfinfo.samplerate;
+    info.channels = sfinfo.channels;
+    const bool known = sfinfo.frames >= 0 && sfinfo.frames < std::numeric_limits<sf_count_t>::max();
+    info.frames = known ? int64_t(sfinfo.frames) : -1;
+    info.duration_s = known && sfinfo.samplerate > 0 ? double(sfinfo.frames) / sfinfo.samplerate : -1.0;
+  }
+  int64_t read(float* dst, int64_t frames) override {
+    const sf_count_t n = sf_readf_float(sf_.get(), dst, frames);
+    if (sf_error(sf_.get()) != SF_ERR_NO_ERROR)
+      throw FileError(name_, std::string("corrupt or truncated: decoding failed (libsndfile: ") +
+                                 sf_strerror(sf_.get()) + ")");
+    return n > 0 ? int64_t(n) : 0;
+  }
+
+ private:
+  SfHandle sf_;
+  std::string name_;
+};
+
+// MPEG audio (MP1/2/3) through libmpg123 directly, with the settings libsndfile uses (float output, gapless,
+// no automatic resampling, no "Frankenstein" stream concatenation), plus two things libsndfile 1.2.0 does
+// not do: an exact length from a scan of all frames (libsndfile trusts mpg123's estimate from the file size
+// when there is no Xing/Info header, and stops reading there: VBR files without one come out cut short),
+// and no chatter on stderr.
+class MpegSource : public FrameSource {
+ public:
+  // Reads `path`, or the bytes of `mem` when path is null.
+  MpegSource(const std::string& name, const std::string* path, MemoryFile mem) : name_(name), mem_(mem) {
+    static std::once_flag once;
+    std::call_once(once, [] { mpg123_init(); });
+    int err = MPG123_OK;
+    mh_ = mpg123_new(nullptr, &err);
+    if (!mh_) throw FileError(name_, std::string("cannot start the MPEG decoder: ") + mpg123_plain_strerror(err));
+    mpg123_param(mh_, MPG123_REMOVE_FLAGS, MPG123_AUTO_RESAMPLE, 0.0);
+    mpg123_param(mh_, MPG123_ADD_FLAGS, MPG123_FORCE_FLOAT | MPG123_GAPLESS | MPG123_QUIET, 0.0);
+#if MPG123_API_VERSION >= 45
+    mpg123_param(mh_, MPG123_ADD_FLAGS, MPG123_NO_FRANKENSTEIN, 0.0);
+#endif
+    if (path) {
+      err = mpg123_open(mh_, path->c_str());
+    } else {
+      mem_.pos = 0;
+      mpg123_replace_reader_handle(mh_, mpv_read, mpv_lseek, nullptr);
+      err = mpg123_open_handle(mh_, &mem_);
+    }
+    if (err != MPG123_OK) fail("cannot open the MPEG stream");
+    long rate = 0;
+    int channels = 0, encoding = 0;
+    if (mpg123_getformat(mh_, &rate, &channels, &encoding) != MPG123_OK) fail("corrupt MPEG audio");
+    if (encoding != MPG123_ENC_FLOAT_32) throw FileError(name_, "the MPEG decoder did not give float samples");
+    check_header(name_, int(rate), channels, -1);
+    rate_ = rate;
+    channels_ = channels;
+    // The length an Info/Xing header declares (if any; mpg123 reports the encoder delay only from one),
+    // then the length the frames really make.
+    long enc_delay = -1;
+    double unused = 0;
+    const bool has_info_tag = mpg123_getstate(mh_, MPG123_ENC_DELAY, &enc_delay, &unused) == MPG123_OK && enc_delay >= 0;
+    const off_t declared = mpg123_length(mh_);
+    if (mpg123_scan(mh_) != MPG123_OK) fail("corrupt MPEG audio (scan failed)");
+    const off_t scanned = mpg123_length(mh_);
+    if (scanned <= 0) throw FileError(name_, "contains no audio (0 frames)");
+    if (has_info_tag && declared > 0 && scanned < declared)
+      throw FileError(name_, "truncated: the MP3 header declares " + std::to_string(int64_t(declared)) +
+                                 " frames but the stream holds only " + std::to_string(int64_t(scanned)));
+    mpg123_frameinfo fi{};
+    mpg123_info(mh_, &fi);
+    info.path = name_;
+    info.format = "MPEG";
+    info.subtype = fi.layer == 1 ? "MPEG_LAYER_I" : fi.layer == 2 ? "MPEG_LAYER_II" : "MPEG_LAYER_III";
+    info.sample_rate = int(rate);
+    info.channels = channels;
+    info.frames = int64_t(scanned);
+    info.duration_s = double(scanned) / double(rate);
+  }
+  ~MpegSource() override {
+    if (mh_) {
+      mpg123_close(mh_);
+      mpg123_delete(mh_);
+    }
+  }
+  int64_t read(float* dst, int64_t frames) override {
+    const size_t frame_bytes = sizeof(float) * size_t(channels_);
+    size_t done = 0;
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      const int err = mpg123_read(mh_, dst, size_t(frames) * frame_bytes, &done);
+      if (err == MPG123_OK || err == MPG123_DONE) break;
+      if (err == MPG123_NEW_FORMAT) {
+        long rate = 0;
+        int channels = 0, encoding = 0;
+        mpg123_getformat(mh_, &rate, &channels, &encoding);
+        if (rate != rate_ || channels != channels_ || encoding != MPG123_ENC_FLOAT_32)
+          throw FileError(name_, "corrupt MPEG audio: the format changes mid-stream");
+        if (done > 0) break;
+        continue;
+      }
+      fail("corrupt MPEG audio");
+    }
+    return int64_t(done / frame_bytes);
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) {
+    throw FileError(name_, what + " (libmpg123: " + mpg123_strerror(mh_) + ")");
+  }
+  std::string name_;
+  MemoryFile mem_;
+  mpg123_handle* mh_ = nullptr;
+  long rate_ = 0;
+  int channels_ = 0;
+};
+
+// The decoding loop shared by all sources: blocks -> mono -> (streaming) resample.
+Waveform decode_source(FrameSource& src, const std::string& name, const DecodeOptions& opt) {
+  const int rate = src.info.sample_rate;
+  const int channels = src.info.channels;
   const double max_frames_d = std::floor(opt.max_duration_s * rate);
   const int64_t max_frames =
       max_frames_d >= 9.0e18 ? std::numeric_limits<int64_t>::max() : std::max<int64_t>(1, int64_t(max_frames_d));
-  const bool known = frames_known(info);
-  if (known && int64_t(info.frames) > max_frames)
-    throw FileError(name, "too long: " + fmt_seconds(double(info.frames) / rate) + " exceeds the limit of " +
+  const int64_t declared = src.info.frames;  // -1: unknown
+  if (declared > max_frames)
+    throw FileError(name, "too long: " + fmt_seconds(double(declared) / rate) + " exceeds the limit of " +
                               fmt_seconds(opt.max_duration_s));
 
   const int out_rate = opt.target_rate == 0 ? rate : opt.target_rate;
@@ -352,48 +472,41 @@ Waveform decode_open(SNDFILE* sf, const SF_INFO& info, const std::string& name, 
 
   Waveform w;
   w.sample_rate = out_rate;
-  if (known) {
+  if (declared > 0) {
     // Reserve what the header promises, but never more than a few MiB on its word alone.
-    const int64_t expect = detail::StreamResampler::expected_length(int64_t(info.frames), rate, out_rate);
+    const int64_t expect = detail::StreamResampler::expected_length(declared, rate, out_rate);
     w.samples.reserve(size_t(std::min<int64_t>(expect, int64_t(1) << 22)));
   }
 
-  const sf_count_t block_frames = std::max<sf_count_t>(1, kBlockSamples / channels);
+  const int64_t block_frames = std::max<int64_t>(1, kBlockSamples / channels);
   std::vector<float> block(size_t(block_frames) * size_t(channels));
   std::vector<float> mono;
   int64_t total = 0;
   for (;;) {
-    const sf_count_t n = sf_readf_float(sf, block.data(), block_frames);
+    const int64_t n = src.read(block.data(), block_frames);
     if (n <= 0) break;
     if (total + n > max_frames)
       throw FileError(name, "too long: more than " + fmt_seconds(opt.max_duration_s) +
                                 " of audio (DecodeOptions::max_duration_s)");
-    for (sf_count_t i = 0; i < n * channels; ++i) {
+    for (int64_t i = 0; i < n * channels; ++i) {
       if (!std::isfinite(block[size_t(i)]))
         throw FileError(name, "contains non-finite samples (NaN or Inf) near frame " +
                                   std::to_string(total + i / channels));
     }
-    if (resampler) {
-      if (channels == 1) {
-        resampler->push(block.data(), size_t(n), w.samples);
-      } else {
-        mono = downmix_to_mono(block.data(), n, channels);
-        resampler->push(mono.data(), mono.size(), w.samples);
-      }
-    } else if (channels == 1) {
-      w.samples.insert(w.samples.end(), block.begin(), block.begin() + n);
-    } else {
+    const float* m = block.data();
+    if (channels > 1) {
       mono = downmix_to_mono(block.data(), n, channels);
-      w.samples.insert(w.samples.end(), mono.begin(), mono.end());
+      m = mono.data();
     }
+    if (resampler)
+      resampler->push(m, size_t(n), w.samples);
+    else
+      w.samples.insert(w.samples.end(), m, m + n);
     total += n;
   }
-  if (sf_error(sf) != SF_ERR_NO_ERROR)
-    throw FileError(name, "corrupt or truncated: decoding failed after " + std::to_string(total) +
-                              " frames (libsndfile: " + sf_strerror(sf) + ")");
   if (total == 0) throw FileError(name, "contains no audio (no frames could be decoded)");
-  if (known && total < int64_t(info.frames))
-    throw FileError(name, "truncated or corrupt: the header declares " + std::to_string(info.frames) +
+  if (declared > 0 && total < declared)
+    throw FileError(name, "truncated or corrupt: the header declares " + std::to_string(declared) +
                               " frames but only " + std::to_string(total) + " could be decoded");
   if (resampler) {
     resampler->finish(w.samples);
@@ -414,23 +527,35 @@ uint64_t check_path(const std::string& path) {
   return uint64_t(st.st_size);
 }
 
-struct OpenedFile {
+// libsndfile identifies the format and checks the header; MPEG streams then go to libmpg123.
+// `path` is null for memory, in which case `mem` holds the bytes.
+std::unique_ptr<FrameSource> open_source(const std::string& name, const std::string* path, MemoryFile* mem,
+                                         ByteReader& bytes) {
+  SF_INFO sfinfo{};
   SfHandle sf;
-  SF_INFO info{};
-};
-
-OpenedFile open_path(const std::string& path) {
-  const uint64_t size = check_path(path);
-  OpenedFile f;
-  f.sf.reset(sf_open(path.c_str(), SFM_READ, &f.info));
-  if (!f.sf) throw FileError(path, open_problem());
-  check_header(path, f.info);
-  FileBytes bytes(path, size);
-  if (bytes.ok()) {
-    const std::string problem = container_truncation(bytes);
-    if (!problem.empty()) throw FileError(path, problem);
+  if (path) {
+    sf.reset(sf_open(path->c_str(), SFM_READ, &sfinfo));
+  } else {
+    SF_VIRTUAL_IO io{sfv_filelen, sfv_seek, sfv_read, sfv_write, sfv_tell};
+    sf.reset(sf_open_virtual(&io, SFM_READ, &sfinfo, mem));
   }
-  return f;
+  if (!sf) throw FileError(name, open_problem());
+  if ((sfinfo.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG) {
+    sf.reset();
+    return std::make_unique<MpegSource>(name, path, path ? MemoryFile{nullptr, 0, 0} : *mem);
+  }
+  if (sfinfo.frames < 0) throw FileError(name, "corrupt header: negative length");
+  check_header(name, sfinfo.samplerate, sfinfo.channels, int64_t(sfinfo.frames));
+  const std::string problem = container_truncation(bytes);
+  if (!problem.empty()) throw FileError(name, problem);
+  return std::make_unique<SndSource>(std::move(sf), sfinfo, name);
+}
+
+std::unique_ptr<FrameSource> open_path(const std::string& path) {
+  const uint64_t size = check_path(path);
+  FileBytes bytes(path, size);
+  if (!bytes.ok()) throw FileError(path, std::string("cannot open: ") + std::strerror(errno));
+  return open_source(path, &path, nullptr, bytes);
 }
 
 }  // namespace
@@ -438,31 +563,22 @@ OpenedFile open_path(const std::string& path) {
 // ---------------------------------------------------------------------------------------------
 // Public API
 // ---------------------------------------------------------------------------------------------
-AudioInfo probe_audio(const std::string& path) {
-  OpenedFile f = open_path(path);
-  return describe(path, f.info);
-}
+AudioInfo probe_audio(const std::string& path) { return open_path(path)->info; }
 
 Waveform load_audio(const std::string& path, const DecodeOptions& options) {
   check_options(options);
-  OpenedFile f = open_path(path);
-  return decode_open(f.sf.get(), f.info, path, options);
+  auto src = open_path(path);
+  return decode_source(*src, path, options);
 }
 
 Waveform decode_audio_memory(const void* data, size_t size, const DecodeOptions& options, const std::string& name) {
   check_options(options);
   if (size == 0) throw FileError(name, "empty (0 bytes)");
   if (!data) throw Error("decode_audio_memory: null data pointer");
-  MemoryFile mem{static_cast<const unsigned char*>(data), sf_count_t(size), 0};
-  SF_VIRTUAL_IO io{mem_filelen, mem_seek, mem_read, mem_write, mem_tell};
-  SF_INFO info{};
-  SfHandle sf(sf_open_virtual(&io, SFM_READ, &info, &mem));
-  if (!sf) throw FileError(name, open_problem());
-  check_header(name, info);
+  MemoryFile mem{static_cast<const unsigned char*>(data), int64_t(size), 0};
   MemoryBytes bytes(static_cast<const unsigned char*>(data), size);
-  const std::string problem = container_truncation(bytes);
-  if (!problem.empty()) throw FileError(name, problem);
-  return decode_open(sf.get(), info, name, options);
+  auto src = open_source(name, nullptr, &mem, bytes);
+  return decode_source(*src, name, options);
 }
 
 std::vector<float> downmix_to_mono(const float* interleaved, int64_t frames, int channels) {

@@ -317,6 +317,87 @@ TEST(AudioDecode, FormatsStereoFixtures) {
   }
 }
 
+// MP3 is identified by libsndfile and decoded by libmpg123 with libsndfile's settings: the samples must be
+// exactly those libsndfile gives (for files with an Info header, which libsndfile handles correctly).
+TEST(AudioDecode, Mp3SamplesEqualLibsndfile) {
+  const std::string dir = test::temp_dir("audio_mp3_same");
+  const std::string path = dir + "/s.mp3";
+  write_fixture(path, SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III, 44100, 2, stereo_signal(44100, 1.5));
+  SF_INFO info{};
+  SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
+  ASSERT_NE(f, nullptr);
+  std::vector<float> inter(size_t(info.frames) * 2);
+  ASSERT_EQ(sf_readf_float(f, inter.data(), info.frames), info.frames);
+  sf_close(f);
+  DecodeOptions native;
+  native.target_rate = 0;
+  const Waveform w = load_audio(path, native);
+  EXPECT_EQ(w.samples, downmix_to_mono(inter.data(), info.frames, 2));
+  EXPECT_EQ(probe_audio(path).frames, int64_t(info.frames));
+}
+
+namespace {
+// Drops the first MPEG-1 layer III frame (the Xing/Info frame libsndfile's encoder writes).
+std::string strip_info_frame(const std::string& mp3) {
+  static const int kbps[] = {0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0};
+  const auto* b = reinterpret_cast<const unsigned char*>(mp3.data());
+  EXPECT_TRUE(b[0] == 0xFF && (b[1] & 0xFE) == 0xFA) << "not an MPEG-1 layer III frame";
+  EXPECT_EQ((b[2] >> 2) & 3, 0) << "expected 44.1 kHz";
+  EXPECT_TRUE(mp3.find("Xing") < 64 || mp3.find("Info") < 64) << "no Info frame to strip";
+  const size_t len = size_t(144000 * kbps[b[2] >> 4] / 44100 + ((b[2] >> 1) & 1));
+  return mp3.substr(len);
+}
+}  // namespace
+
+// Without an Info header, libsndfile 1.2.0 takes mpg123's length estimate from the file size and stops
+// reading there (a VBR file comes out cut short) or, for CBR, over-estimates. The frame scan gives the
+// exact length: every frame decodes (no gapless trimming without the header: whole 1152-sample frames).
+TEST(AudioDecode, Mp3WithoutInfoHeaderDecodesFully) {
+  const std::string dir = test::temp_dir("audio_mp3_noinfo");
+  const auto stereo = stereo_signal(44100, 2.0);
+  const int64_t n = int64_t(stereo.size() / 2);
+  for (int mode : {SF_BITRATE_MODE_VARIABLE, SF_BITRATE_MODE_CONSTANT}) {
+    SCOPED_TRACE(mode);
+    const std::string full = dir + "/full" + std::to_string(mode) + ".mp3";
+    {
+      SF_INFO info{};
+      info.samplerate = 44100;
+      info.channels = 2;
+      info.format = SF_FORMAT_MPEG | SF_FORMAT_MPEG_LAYER_III;
+      SNDFILE* f = sf_open(full.c_str(), SFM_WRITE, &info);
+      ASSERT_NE(f, nullptr);
+      sf_command(f, SFC_SET_BITRATE_MODE, &mode, sizeof mode);
+      ASSERT_EQ(sf_writef_float(f, stereo.data(), n), n);
+      sf_close(f);
+    }
+    const std::string bare = dir + "/bare" + std::to_string(mode) + ".mp3";
+    write_bytes(bare, strip_info_frame(read_bytes(full)));
+    DecodeOptions native;
+    native.target_rate = 0;
+    const Waveform w = load_audio(bare, native);
+    EXPECT_EQ(int64_t(w.samples.size()) % 1152, 0);
+    EXPECT_GE(int64_t(w.samples.size()), n);
+    EXPECT_LE(int64_t(w.samples.size()), n + 3 * 1152);
+    EXPECT_EQ(probe_audio(bare).frames, int64_t(w.samples.size()));
+    // The music is all there: the samples are those of the complete file (decoded with its Info header, so
+    // gapless-trimmed), shifted by the codec delay that the missing header would have removed.
+    const Waveform ref = load_audio(full, native);
+    ASSERT_EQ(int64_t(ref.samples.size()), n);
+    int64_t shift = -1;
+    double best = 1e9;
+    for (int64_t d = 0; d + n <= int64_t(w.samples.size()); ++d) {
+      double m = 0;
+      for (int64_t i = 0; i < n && m < best; ++i) m = std::max(m, double(std::fabs(w.samples[size_t(d + i)] - ref.samples[size_t(i)])));
+      if (m < best) {
+        best = m;
+        shift = d;
+      }
+    }
+    EXPECT_LT(best, 1e-6) << "best shift " << shift;
+    EXPECT_GT(shift, 0);
+  }
+}
+
 TEST(AudioDecode, FloatWavKeepsValuesBeyondFullScale) {
   const std::string dir = test::temp_dir("audio_float");
   const std::string path = dir + "/loud.f32.wav";
