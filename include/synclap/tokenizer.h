@@ -112,6 +112,9 @@ class Tokenizer {
  private:
   struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
+  static Tokenizer build(const std::string& vocab_json, const std::string& merges_txt,
+                         const TokenizerOptions& options, const std::string& vocab_name,
+                         const std::string& merges_name);
   std::unique_ptr<Impl> impl_;
 };
 

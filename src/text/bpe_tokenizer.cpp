@@ -243,7 +243,7 @@ Tokenizer Tokenizer::from_files(const std::string& vocab_json_path, const std::s
                                 const TokenizerOptions& options) {
   const std::string vocab = read_file(vocab_json_path);
   const std::string merges = read_file(merges_txt_path);
-  return from_strings(vocab, merges, options, vocab_json_path + "|" + merges_txt_path);
+  return build(vocab, merges, options, vocab_json_path, merges_txt_path);
 }
 
 Tokenizer Tokenizer::from_dir(const std::string& dir, const TokenizerOptions& options) {
@@ -252,12 +252,12 @@ Tokenizer Tokenizer::from_dir(const std::string& dir, const TokenizerOptions& op
 
 Tokenizer Tokenizer::from_strings(const std::string& vocab_json, const std::string& merges_txt,
                                   const TokenizerOptions& options, const std::string& origin) {
-  // Error messages name the file: `origin` is "VOCAB|MERGES" from from_files, or one name for both.
-  std::string vocab_name = origin, merges_name = origin;
-  if (auto bar = origin.find('|'); bar != std::string::npos) {
-    vocab_name = origin.substr(0, bar);
-    merges_name = origin.substr(bar + 1);
-  }
+  return build(vocab_json, merges_txt, options, origin, origin);
+}
+
+Tokenizer Tokenizer::build(const std::string& vocab_json, const std::string& merges_txt,
+                           const TokenizerOptions& options, const std::string& vocab_name,
+                           const std::string& merges_name) {
   auto impl = std::make_unique<Impl>();
   Impl& m = *impl;
   m.opt = options;

@@ -409,6 +409,15 @@ TEST(Tokenizer, LoadErrors) {
   } catch (const FileError& e) {
     EXPECT_NE(std::string(e.what()).find("line 3"), std::string::npos);
   }
+  // From files, the error names the file at fault.
+  write_file_atomic(dir + "/vocab.json", vocab);
+  write_file_atomic(dir + "/merges.txt", "#version: 0.2\nonly_one_field\n");
+  try {
+    Tokenizer::from_dir(dir);
+    FAIL();
+  } catch (const FileError& e) {
+    EXPECT_EQ(e.path(), dir + "/merges.txt");
+  }
   // No header, CRLF line ends, no final newline: all read.
   Tokenizer t = Tokenizer::from_strings(vocab, "a b\r\nb c");
   EXPECT_EQ(t.tokenize_to_strings("abc"), (Strings{"ab", "c"}));
