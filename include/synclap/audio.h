@@ -15,8 +15,8 @@ struct AudioInfo {
   std::string subtype;   // encoding, e.g. "PCM_16", "VORBIS", "MPEG_LAYER_III"
   int sample_rate = 0;
   int channels = 0;
-  int64_t frames = 0;    // samples per channel
-  double duration_s = 0.0;
+  int64_t frames = 0;    // samples per channel; -1 if the header does not tell (e.g. a cut Ogg stream)
+  double duration_s = 0.0;  // -1 if unknown
 };
 
 // Mono float samples at a known rate.
@@ -35,8 +35,10 @@ struct DecodeOptions {
 // Reads the header; throws FileError naming the file for anything that is not readable audio.
 AudioInfo probe_audio(const std::string& path);
 
-// Decodes, down-mixes to mono (mean of channels), resamples to target_rate.
-// Throws FileError for corrupt, truncated, empty, non-audio or absurd files.
+// Decodes, down-mixes to mono (mean of channels), resamples to target_rate (librosa's length:
+// ceil(n * target / rate) computed in float64), then applies the int16 round trip if asked.
+// Throws FileError for corrupt, truncated, empty, non-audio or absurd files, for files longer than
+// max_duration_s, and for float files holding NaN or Inf (refused, not repaired).
 Waveform load_audio(const std::string& path, const DecodeOptions& options = {});
 
 // The same from bytes in memory (uploads, fuzzing). `name` is used in error messages.
@@ -52,7 +54,8 @@ std::vector<float> resample(const std::vector<float>& samples, int from_rate, in
 // LAION-CLAP's quantisation: clip to [-1, 1], x*32767 truncated to int16, then /32767 back to float.
 void int16_roundtrip(std::vector<float>& samples);
 
-// Writes mono float samples (16-bit PCM WAV or FLAC by extension, float WAV for ".f32.wav"), atomically.
+// Writes mono float samples (16-bit PCM WAV or FLAC by extension, float WAV for ".f32.wav"; also ".ogg"
+// Vorbis and ".mp3"), atomically. Integer formats clip samples beyond [-1, 1].
 void write_audio(const std::string& path, const Waveform& wave);
 
 }  // namespace synclap
