@@ -373,7 +373,8 @@ class MpegSource : public FrameSource {
     static std::once_flag once;
     std::call_once(once, [] { mpg123_init(); });
     int err = MPG123_OK;
-    mh_ = mpg123_new(nullptr, &err);
+    handle_.reset(mpg123_new(nullptr, &err));
+    mh_ = handle_.get();
     if (!mh_) throw FileError(name_, std::string("cannot start the MPEG decoder: ") + mpg123_plain_strerror(err));
     mpg123_param(mh_, MPG123_REMOVE_FLAGS, MPG123_AUTO_RESAMPLE, 0.0);
     mpg123_param(mh_, MPG123_ADD_FLAGS, MPG123_FORCE_FLOAT | MPG123_GAPLESS | MPG123_QUIET, 0.0);
@@ -417,12 +418,6 @@ class MpegSource : public FrameSource {
     info.frames = int64_t(scanned);
     info.duration_s = double(scanned) / double(rate);
   }
-  ~MpegSource() override {
-    if (mh_) {
-      mpg123_close(mh_);
-      mpg123_delete(mh_);
-    }
-  }
   int64_t read(float* dst, int64_t frames) override {
     const size_t frame_bytes = sizeof(float) * size_t(channels_);
     size_t done = 0;
@@ -447,8 +442,15 @@ class MpegSource : public FrameSource {
   [[noreturn]] void fail(const std::string& what) {
     throw FileError(name_, what + " (libmpg123: " + mpg123_strerror(mh_) + ")");
   }
+  struct Closer {
+    void operator()(mpg123_handle* h) const {
+      mpg123_close(h);
+      mpg123_delete(h);
+    }
+  };
   std::string name_;
   MemoryFile mem_;
+  std::unique_ptr<mpg123_handle, Closer> handle_;  // freed also when the constructor throws
   mpg123_handle* mh_ = nullptr;
   long rate_ = 0;
   int channels_ = 0;
