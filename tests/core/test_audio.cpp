@@ -543,6 +543,27 @@ TEST(AudioDecode, LongerThanTheLimit) {
   EXPECT_THROW(load_audio(path, o), Error);
 }
 
+// A FLAC stream whose STREAMINFO does not give the length (total samples 0, as streaming encoders write):
+// decoded in full, and the duration cap still holds while decoding, without a header to check it against.
+TEST(AudioDecode, UnknownLengthIsDecodedAndCapped) {
+  const std::string dir = test::temp_dir("audio_unknown_len");
+  const std::string full = dir + "/full.flac";
+  write_fixture(full, SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 8000, 1, std::vector<float>(16000, 0.25f));
+  std::string bytes = read_bytes(full);
+  ASSERT_EQ(bytes.substr(0, 4), "fLaC");
+  bytes[21] = char(bytes[21] & 0xF0);  // the 36-bit total-samples field: low nibble of byte 21, bytes 22..25
+  for (int i = 22; i < 26; ++i) bytes[size_t(i)] = 0;
+  const std::string path = dir + "/unknown.flac";
+  write_bytes(path, bytes);
+  EXPECT_EQ(probe_audio(path).frames, -1);
+  DecodeOptions native;
+  native.target_rate = 0;
+  EXPECT_EQ(load_audio(path, native).samples, std::vector<float>(16000, 0.25f));
+  native.max_duration_s = 1.0;
+  const std::string msg = expect_file_error([&] { load_audio(path, native); }, path);
+  EXPECT_NE(msg.find("too long"), std::string::npos) << msg;
+}
+
 // ------------------------------------------------------------------------------------------------
 // Down-mixing, int16 round trip
 // ------------------------------------------------------------------------------------------------
