@@ -1,0 +1,220 @@
+// Synthetic data, the text side: the vocabulary file, sampling with coverage / splits / held-out
+// combinations, and the caption grammar with de-biasing.
+#ifdef SYNCLAP_HAVE_FLUIDSYNTH
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+#include "synclap/error.h"
+#include "synclap/synth.h"
+
+using namespace synclap;
+
+namespace {
+
+const Vocabulary& vocab() {
+  static const Vocabulary v = Vocabulary::load(std::string(SYNCLAP_SOURCE_DIR) + "/configs/vocab/default.json");
+  return v;
+}
+
+}  // namespace
+
+TEST(SynthVocab, DefaultMeetsTheSizesAndEveryValueHasSynonyms) {
+  const Vocabulary& v = vocab();
+  EXPECT_GE(v.genres.size(), 15u);
+  EXPECT_GE(v.instruments.size(), 40u);
+  EXPECT_GE(v.moods.size(), 15u);
+  EXPECT_EQ(v.keys.size(), 12u);
+  EXPECT_GE(v.tempos.size(), 3u);
+  for (const auto& attr : Vocabulary::attributes()) {
+    const auto vals = v.values(attr);
+    EXPECT_FALSE(vals.empty()) << attr;
+    EXPECT_EQ(std::set<std::string>(vals.begin(), vals.end()).size(), vals.size()) << attr;
+  }
+  for (const auto& in : v.instruments) {
+    EXPECT_FALSE(in.synonyms.empty());
+    EXPECT_FALSE(in.roles.empty()) << in.name;
+    EXPECT_LE(in.program, 127);
+  }
+  for (const auto& g : v.genres) EXPECT_GE(g.synonyms.size(), 2u) << g.name;
+  for (const auto& m : v.moods) EXPECT_GE(m.synonyms.size(), 2u) << m.name;
+}
+
+TEST(SynthVocab, MalformedFilesNameTheFault) {
+  EXPECT_THROW(Vocabulary::from_json("not json", "x.json"), Error);
+  try {
+    nlohmann::json j = nlohmann::json::parse(vocab().json);
+    j["instruments"][0]["roles"] = {"singer"};
+    Vocabulary::from_json(j.dump(), "bad.json");
+    FAIL() << "accepted an unknown role";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("singer"), std::string::npos);
+  }
+  nlohmann::json j = nlohmann::json::parse(vocab().json);
+  j.erase("moods");
+  EXPECT_THROW(Vocabulary::from_json(j.dump(), "m.json"), Error);
+}
+
+TEST(SynthSampler, DeterministicAndPrefixStable) {
+  SamplerOptions o;
+  o.seed = 42;
+  auto a = Sampler(vocab(), o).take(60);
+  auto b = Sampler(vocab(), o).take(120);
+  for (int i = 0; i < 60; ++i) {
+    EXPECT_EQ(a[i].labels_json(vocab()), b[i].labels_json(vocab())) << i;
+    EXPECT_EQ(a[i].seed, b[i].seed);
+    EXPECT_EQ(a[i].split, b[i].split);
+  }
+  o.seed = 43;
+  auto c = Sampler(vocab(), o).take(60);
+  int same = 0;
+  for (int i = 0; i < 60; ++i) same += a[i].labels_json(vocab()) == c[i].labels_json(vocab());
+  EXPECT_LT(same, 3);
+}
+
+TEST(SynthSampler, CoversEveryValueOfEveryAttributeAndBalancesPairs) {
+  SamplerOptions o;
+  o.seed = 7;
+  auto specs = Sampler(vocab(), o).take(400);
+  std::map<std::string, int> count;
+  for (const auto& s : specs)
+    for (const auto& p : s.label_pairs(vocab())) ++count[p];
+  for (const auto& attr : Vocabulary::attributes())
+    for (const auto& val : vocab().values(attr)) EXPECT_GT(count[attr + "=" + val], 0) << attr << "=" << val;
+  // Single values are balanced: every genre within 25% of the mean.
+  const double mean = 400.0 / vocab().genres.size();
+  for (const auto& g : vocab().genres) {
+    EXPECT_GT(count["genre=" + g.name], 0.75 * mean) << g.name;
+    EXPECT_LT(count["genre=" + g.name], 1.25 * mean) << g.name;
+  }
+  // Pairs: genre x mood (20 x 16 = 320 cells over 400 clips) — no cell may hold more than 4.
+  std::map<std::string, int> gm;
+  for (const auto& s : specs) ++gm[std::to_string(s.genre) + "/" + std::to_string(s.mood)];
+  for (const auto& [k, n] : gm) EXPECT_LE(n, 4) << k;
+}
+
+TEST(SynthSampler, EnsembleSizeAndRolesAreConsistent) {
+  SamplerOptions o;
+  auto specs = Sampler(vocab(), o).take(200);
+  for (const auto& s : specs) {
+    const auto& e = vocab().ensembles[s.ensemble];
+    EXPECT_GE(int(s.parts.size()), e.min_instruments);
+    EXPECT_LE(int(s.parts.size()), e.max_instruments);
+    std::set<int> distinct;
+    for (const auto& p : s.parts) {
+      distinct.insert(p.instrument);
+      const auto& roles = vocab().instruments[p.instrument].roles;
+      EXPECT_NE(std::find(roles.begin(), roles.end(), p.role), roles.end()) << vocab().instruments[p.instrument].name;
+    }
+    EXPECT_EQ(distinct.size(), s.parts.size());
+    const auto& t = vocab().tempos[s.tempo];
+    EXPECT_GE(s.bpm, t.bpm_low);
+    EXPECT_LE(s.bpm, t.bpm_high);
+  }
+}
+
+TEST(SynthSampler, SplitsAreSeededAndHeldOutCombinationsNeverTrain) {
+  SamplerOptions o;
+  o.seed = 3;
+  o.heldout = {{"genre=jazz", "instrument=violin"}, {"genre=rock", "mood=sad"}};
+  o.heldout_fraction = 0.1;
+  Sampler sampler(vocab(), o);
+  auto specs = sampler.take(600);
+  std::map<std::string, int> splits;
+  int held_jazz_violin = 0;
+  for (const auto& s : specs) {
+    ++splits[s.split];
+    const auto pairs = s.label_pairs(vocab());
+    auto has = [&](const std::string& x) { return std::find(pairs.begin(), pairs.end(), x) != pairs.end(); };
+    const bool held = (has("genre=jazz") && has("instrument=violin")) || (has("genre=rock") && has("mood=sad"));
+    EXPECT_EQ(held, s.split == "heldout") << s.labels_json(vocab());
+    held_jazz_violin += has("genre=jazz") && has("instrument=violin");
+  }
+  EXPECT_GT(held_jazz_violin, 5);
+  EXPECT_GT(splits["heldout"], 30);
+  EXPECT_GT(splits["val"], 10);
+  EXPECT_GT(splits["test"], 10);
+  EXPECT_GT(splits["train"], 400);
+  // The default picks held-out pairs from the seed.
+  SamplerOptions d;
+  d.seed = 1;
+  EXPECT_EQ(Sampler(vocab(), d).heldout_pairs().size(), 8u);
+  d.heldout = {{"genre=nonexistent", "mood=sad"}};
+  EXPECT_THROW(Sampler(vocab(), d), Error);
+}
+
+TEST(Captions, SeveralDistinctCaptionsMentionTheAttributes) {
+  SamplerOptions o;
+  o.seed = 11;
+  auto specs = Sampler(vocab(), o).take(100);
+  std::set<std::string> all;
+  std::set<std::string> openings;
+  int mentions_genre_or_instrument = 0, total = 0;
+  for (const auto& s : specs) {
+    auto caps = make_captions(s, vocab());
+    ASSERT_EQ(caps.size(), 5u);
+    EXPECT_EQ(std::set<std::string>(caps.begin(), caps.end()).size(), 5u);
+    EXPECT_EQ(caps, make_captions(s, vocab()));  // deterministic
+    for (const auto& c : caps) {
+      all.insert(c);
+      openings.insert(c.substr(0, c.find(' ')));
+      std::string lower = c;
+      std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+      bool found = false;
+      for (const auto& syn : vocab().genres[s.genre].synonyms) {
+        std::string l = syn;
+        std::transform(l.begin(), l.end(), l.begin(), ::tolower);
+        found |= lower.find(l) != std::string::npos;
+      }
+      for (const auto& p : s.parts)
+        for (const auto& syn : vocab().instruments[p.instrument].synonyms) {
+          std::string l = syn;
+          std::transform(l.begin(), l.end(), l.begin(), ::tolower);
+          found |= lower.find(l) != std::string::npos;
+        }
+      mentions_genre_or_instrument += found;
+      ++total;
+      EXPECT_EQ(c.find("  "), std::string::npos) << c;
+      EXPECT_EQ(c.find("{"), std::string::npos) << c;
+    }
+  }
+  EXPECT_EQ(mentions_genre_or_instrument, total);
+  EXPECT_GT(all.size(), 495u);
+  EXPECT_GT(openings.size(), 30u);  // many sentence shapes and word orders
+}
+
+TEST(Captions, DebiasReplacesGenderedWordsKeepingCase) {
+  EXPECT_EQ(debias_gendered("A man sings while she plays her guitar."), "A person sings while they plays their guitar.");
+  EXPECT_EQ(debias_gendered("Female vocals over a groove"), "Vocals over a groove");
+  EXPECT_EQ(debias_gendered("WOMEN and Men"), "PEOPLE and People");
+  EXPECT_EQ(debias_gendered("the humanist shepherd"), "the humanist shepherd");  // whole words only
+  EXPECT_EQ(debias_gendered("a crooner with a banjo", {"crooner"}), "a with a banjo");
+}
+
+TEST(Captions, GenderedSynonymsInAVocabularyNeverReachCaptions) {
+  nlohmann::json j = nlohmann::json::parse(vocab().json);
+  for (auto& in : j["instruments"])
+    if (in["name"] == "choir") in["synonyms"] = {"female choir", "boys' choir", "men's chorus"};
+  Vocabulary v = Vocabulary::from_json(j.dump(), "gendered.json");
+  SamplerOptions o;
+  auto specs = Sampler(v, o).take(300);
+  int with_choir = 0;
+  for (const auto& s : specs) {
+    bool choir = false;
+    for (const auto& p : s.parts) choir |= v.instruments[p.instrument].name == "choir";
+    if (!choir) continue;
+    ++with_choir;
+    for (const auto& c : make_captions(s, v)) {
+      std::string l = c;
+      std::transform(l.begin(), l.end(), l.begin(), ::tolower);
+      for (const char* w : {"female", "boys", "men's", " men"}) EXPECT_EQ(l.find(w), std::string::npos) << c;
+    }
+  }
+  EXPECT_GT(with_choir, 0);
+}
+#endif  // SYNCLAP_HAVE_FLUIDSYNTH
