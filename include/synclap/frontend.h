@@ -110,8 +110,6 @@ struct LogMel {
   const float* window(int w) const { return data.data() + size_t(w) * window_size(); }
 };
 
-class RealFft;
-
 class FeatureExtractor {
  public:
   explicit FeatureExtractor(PreprocessContract contract = PreprocessContract::clap_unfused());
@@ -150,10 +148,8 @@ class FeatureExtractor {
   PreprocessContract contract_;
   std::vector<double> window_;
   std::vector<double> filters_;
-  // Sparse form of the filters: for each mel bin, first FFT bin and weights.
-  std::vector<int> filt_begin_, filt_len_;
-  std::vector<std::vector<double>> filt_w_;
-  std::shared_ptr<RealFft> fft_;
+  struct Kernel;  // FFT tables, sparse filters and the SIMD kernel for this CPU
+  std::shared_ptr<const Kernel> kernel_;
 };
 
 // Mel filter bank as HF audio_utils.mel_filter_bank: [num_frequency_bins][num_mel_filters].

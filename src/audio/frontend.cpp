@@ -9,7 +9,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "audio/fft.h"
+#include "audio/logmel_simd.h"
 #include "synclap/error.h"
 #include "synclap/util.h"
 
@@ -299,35 +299,82 @@ struct FeatureExtractor::Plan {
   std::vector<int64_t> window_starts;
 };
 
+struct FeatureExtractor::Kernel {
+  std::vector<int> bitrev;
+  std::vector<double> twiddle, post, window;
+  std::vector<int> fbegin, flen, foff;
+  std::vector<double> fweights;
+  LogMelTables tables;
+  LogMel4Fn fn = nullptr;
+};
+
 FeatureExtractor::FeatureExtractor(PreprocessContract c) : contract_(std::move(c)) {
   contract_.validate();
-  const int bins = contract_.n_fft / 2 + 1;
-  window_ = hann_window_periodic(contract_.n_fft);
-  filters_ = mel_filter_bank(bins, contract_.n_mels, contract_.f_min, contract_.f_max, contract_.sample_rate,
+  const int nfft = contract_.n_fft, h = nfft / 2, bins = h + 1, nm = contract_.n_mels;
+  window_ = hann_window_periodic(nfft);
+  filters_ = mel_filter_bank(bins, nm, contract_.f_min, contract_.f_max, contract_.sample_rate,
                              contract_.slaney_norm, contract_.mel_scale);
-  filt_begin_.assign(contract_.n_mels, 0);
-  filt_w_.assign(contract_.n_mels, {});
-  for (int m = 0; m < contract_.n_mels; ++m) {
+  auto k = std::make_shared<Kernel>();
+  // Real FFT of n through a complex FFT of n/2 (even/odd packing), radix-2, decimation in time.
+  int bits = 0;
+  while ((1 << bits) < h) ++bits;
+  k->bitrev.resize(h);
+  for (int i = 0; i < h; ++i) {
+    int r = 0;
+    for (int b = 0; b < bits; ++b)
+      if (i & (1 << b)) r |= 1 << (bits - 1 - b);
+    k->bitrev[i] = r;
+  }
+  k->twiddle.resize(std::max(2, h));
+  for (int i = 0; i < h / 2; ++i) {
+    k->twiddle[2 * i] = std::cos(-2.0 * M_PI * i / h);
+    k->twiddle[2 * i + 1] = std::sin(-2.0 * M_PI * i / h);
+  }
+  k->post.resize(2 * (h + 1));
+  for (int i = 0; i <= h; ++i) {
+    k->post[2 * i] = std::cos(-2.0 * M_PI * i / nfft);
+    k->post[2 * i + 1] = std::sin(-2.0 * M_PI * i / nfft);
+  }
+  k->window = window_;
+  // Sparse filters: each mel filter touches a short run of FFT bins.
+  for (int m = 0; m < nm; ++m) {
     int lo = bins, hi = -1;
     for (int b = 0; b < bins; ++b)
-      if (filters_[size_t(b) * contract_.n_mels + m] != 0.0) {
+      if (filters_[size_t(b) * nm + m] != 0.0) {
         lo = std::min(lo, b);
         hi = std::max(hi, b);
       }
-    if (hi < lo) continue;  // an empty filter: its output is the floor
-    filt_begin_[m] = lo;
-    for (int b = lo; b <= hi; ++b) filt_w_[m].push_back(filters_[size_t(b) * contract_.n_mels + m]);
+    k->fbegin.push_back(hi < lo ? 0 : lo);
+    k->flen.push_back(hi < lo ? 0 : hi - lo + 1);  // an empty filter's output is the floor
+    k->foff.push_back(int(k->fweights.size()));
+    for (int b = lo; b <= hi; ++b) k->fweights.push_back(filters_[size_t(b) * nm + m]);
   }
-  fft_ = std::make_shared<RealFft>(contract_.n_fft);
+  LogMelTables& t = k->tables;
+  t.n_fft = nfft;
+  t.n_mels = nm;
+  t.bitrev = k->bitrev.data();
+  t.twiddle = k->twiddle.data();
+  t.post = k->post.data();
+  t.window = k->window.data();
+  t.filter_begin = k->fbegin.data();
+  t.filter_len = k->flen.data();
+  t.filter_offset = k->foff.data();
+  t.filter_weights = k->fweights.data();
+  k->fn = best_logmel4();
+  kernel_ = std::move(k);
 }
 
 FeatureExtractor::~FeatureExtractor() = default;
 
-// Log-mel of frames [f0, f1) of a signal that is reflect-padded by n_fft/2 on both sides.
+// Log-mel of frames [f0, f1) of a signal that is reflect-padded by n_fft/2 on both sides, four frames
+// at a time through the SIMD kernel.
 void FeatureExtractor::frames_to_logmel(const float* x, int64_t n, int64_t f0, int64_t f1, float* out) const {
-  const int nfft = contract_.n_fft, hop = contract_.hop_length, nm = contract_.n_mels, bins = nfft / 2 + 1;
+  const int nfft = contract_.n_fft, hop = contract_.hop_length, nm = contract_.n_mels;
   const int64_t pad = nfft / 2;
-  std::vector<double> frame(nfft), spec(2 * bins), work(nfft), power(bins);
+  const Kernel& k = *kernel_;
+  std::vector<double> scratch_mem(size_t(nfft + nfft / 2 + 1) * 4 + 8);
+  double* scratch = reinterpret_cast<double*>((reinterpret_cast<uintptr_t>(scratch_mem.data()) + 31) & ~uintptr_t(31));
+  std::vector<float> edge(size_t(4) * nfft), spare(size_t(4) * nm);
   auto reflect = [n](int64_t i) -> int64_t {
     if (n == 1) return 0;
     const int64_t period = 2 * (n - 1);
@@ -335,28 +382,27 @@ void FeatureExtractor::frames_to_logmel(const float* x, int64_t n, int64_t f0, i
     i %= period;
     return i >= n ? period - i : i;
   };
-  for (int64_t f = f0; f < f1; ++f) {
-    const int64_t s = f * hop - pad;  // first sample index of the frame in the unpadded signal
-    if (s >= 0 && s + nfft <= n) {
-      const float* p = x + s;
-      for (int k = 0; k < nfft; ++k) frame[k] = double(p[k]) * window_[k];
-    } else {
-      for (int k = 0; k < nfft; ++k) frame[k] = double(x[reflect(s + k)]) * window_[k];
+  for (int64_t f = f0; f < f1; f += 4) {
+    const float* frames[4];
+    float* outs[4];
+    for (int l = 0; l < 4; ++l) {
+      const int64_t fl = f + l;
+      if (fl >= f1) {  // fewer than four frames left: compute a copy, discard its output
+        frames[l] = frames[0];
+        outs[l] = spare.data() + size_t(l) * nm;
+        continue;
+      }
+      const int64_t s = fl * hop - pad;
+      if (s >= 0 && s + nfft <= n) {
+        frames[l] = x + s;
+      } else {
+        float* e = edge.data() + size_t(l) * nfft;
+        for (int i = 0; i < nfft; ++i) e[i] = x[reflect(s + i)];
+        frames[l] = e;
+      }
+      outs[l] = out + (fl - f0) * nm;
     }
-    fft_->forward(frame.data(), spec.data(), work.data());
-    for (int b = 0; b < bins; ++b) {
-      // the reference stores the FFT in complex64 before taking |X|^2 in float64
-      const double re = double(float(spec[2 * b])), im = double(float(spec[2 * b + 1]));
-      power[b] = re * re + im * im;
-    }
-    float* o = out + (f - f0) * nm;
-    for (int m = 0; m < nm; ++m) {
-      const std::vector<double>& w = filt_w_[m];
-      const double* p = power.data() + filt_begin_[m];
-      double acc = 0.0;
-      for (size_t k = 0; k < w.size(); ++k) acc += w[k] * p[k];
-      o[m] = float(10.0 * std::log10(std::max(acc, 1e-10)));
-    }
+    k.fn(k.tables, frames, outs, scratch);
   }
 }
 
@@ -476,8 +522,12 @@ void FeatureExtractor::run_plan(const float* x, size_t n, const Plan& p, LogMel&
   switch (p.kind) {
     case Plan::Padded: {
       out.data.resize(plane * channels);
-      const std::vector<float> padded = pad_clip(x, n, max, c.padding);
-      stack(log_mel(padded.data(), padded.size(), threads), 0);
+      if (int64_t(n) == max) {  // exactly one window: no copy
+        stack(log_mel(x, n, threads), 0);
+      } else {
+        const std::vector<float> padded = pad_clip(x, n, max, c.padding);
+        stack(log_mel(padded.data(), padded.size(), threads), 0);
+      }
       break;
     }
     case Plan::Crop: {
