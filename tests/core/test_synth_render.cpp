@@ -1,0 +1,184 @@
+// Synthetic data, the audio side: the composer's notes, FluidSynth rendering (length, level,
+// determinism) and that genres / instruments give measurably different audio.
+#ifdef SYNCLAP_HAVE_FLUIDSYNTH
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <string>
+
+#include "synclap/frontend.h"
+#include "synclap/synth.h"
+#include "test_support.h"
+
+using namespace synclap;
+
+namespace {
+
+const Vocabulary& vocab() {
+  static const Vocabulary v = Vocabulary::load(std::string(SYNCLAP_SOURCE_DIR) + "/configs/vocab/default.json");
+  return v;
+}
+
+int idx(const std::string& attr, const std::string& name) {
+  const auto vals = vocab().values(attr);
+  auto it = std::find(vals.begin(), vals.end(), name);
+  EXPECT_NE(it, vals.end()) << attr << "=" << name;
+  return int(it - vals.begin());
+}
+
+ClipSpec spec(const std::string& genre, std::vector<std::pair<std::string, std::string>> parts, int bpm,
+              const std::string& meter = "4/4", uint64_t seed = 1, double seconds = 4.0) {
+  ClipSpec s;
+  s.seed = seed;
+  s.seconds = seconds;
+  s.genre = idx("genre", genre);
+  s.mood = idx("mood", "calm");
+  s.tempo = idx("tempo", "moderate");
+  s.key = 2;
+  s.mode = idx("mode", "minor");
+  s.time_signature = idx("time_signature", meter);
+  s.dynamics = idx("dynamics", "medium");
+  s.ensemble = idx("ensemble", "trio");
+  s.production = idx("production", "dry");
+  s.bpm = bpm;
+  for (auto& [inst, role] : parts) s.parts.push_back({idx("instrument", inst), role});
+  return s;
+}
+
+// Mean spectral centroid (in mel bins, power-weighted) and mean spectral flux.
+struct Features {
+  double centroid = 0, flux = 0, rms = 0;
+};
+Features features(const Waveform& w) {
+  FeatureExtractor fx;
+  auto lm = fx.log_mel(w.samples.data(), w.samples.size());
+  const float top = *std::max_element(lm.begin(), lm.end());
+  for (float& v : lm) v = std::max(v, top - 60.0f);  // ignore the near-silent floor
+  const int bins = 64;
+  const size_t frames = lm.size() / bins;
+  double num = 0, den = 0;
+  std::vector<double> flux(frames, 0.0);
+  for (size_t f = 0; f < frames; ++f)
+    for (int b = 0; b < bins; ++b) {
+      const double p = std::pow(10.0, lm[f * bins + b] / 10.0);
+      num += p * b;
+      den += p;
+      if (f > 0) flux[f] += std::max(0.0f, lm[f * bins + b] - lm[(f - 1) * bins + b]);
+    }
+  Features out;
+  out.centroid = num / std::max(den, 1e-12);
+  double mean = 0;
+  for (double v : flux) mean += v;
+  mean /= double(frames);
+  out.flux = mean;  // mean positive spectral flux (dB per frame): high for percussive, busy music
+  double e = 0;
+  for (float v : w.samples) e += double(v) * v;
+  out.rms = std::sqrt(e / double(w.samples.size()));
+  return out;
+}
+
+}  // namespace
+
+TEST(Composer, DeterministicForASeedAndNotesStayInside) {
+  const auto s = spec("jazz", {{"vibraphone", "lead"}, {"piano", "chords"}, {"acoustic bass", "bass"}, {"drum kit", "drums"}}, 120);
+  const Score a = compose(s, vocab()), b = compose(s, vocab());
+  ASSERT_EQ(a.notes.size(), b.notes.size());
+  for (size_t i = 0; i < a.notes.size(); ++i) {
+    EXPECT_EQ(a.notes[i].start, b.notes[i].start);
+    EXPECT_EQ(a.notes[i].key, b.notes[i].key);
+    EXPECT_EQ(a.notes[i].velocity, b.notes[i].velocity);
+  }
+  auto s2 = s;
+  s2.seed = 2;
+  const Score c = compose(s2, vocab());
+  bool differ = c.notes.size() != a.notes.size();
+  for (size_t i = 0; !differ && i < a.notes.size(); ++i) differ = a.notes[i].key != c.notes[i].key || a.notes[i].start != c.notes[i].start;
+  EXPECT_TRUE(differ);
+  ASSERT_EQ(a.tracks.size(), 4u);
+  EXPECT_TRUE(a.tracks[3].drums);
+  EXPECT_EQ(a.tracks[3].channel, 9);
+  EXPECT_EQ(a.tracks[3].bank, 128);
+  EXPECT_EQ(a.tracks[3].program, 32);  // jazz kit from the genre
+  std::set<int> channels;
+  for (const auto& n : a.notes) {
+    EXPECT_GE(n.start, 0.0);
+    EXPECT_LT(n.start + n.duration, 4.0 + 1e-9);
+    channels.insert(n.channel);
+    if (n.channel != 9) {
+      const auto& t = *std::find_if(a.tracks.begin(), a.tracks.end(), [&](const Track& t) { return t.channel == n.channel; });
+      const auto& in = vocab().instruments[vocab().find_instrument(t.instrument)];
+      EXPECT_GE(n.key, in.low) << t.instrument;
+      EXPECT_LE(n.key, in.high) << t.instrument;
+    }
+  }
+  EXPECT_EQ(channels.size(), 4u);  // every part plays
+}
+
+TEST(Composer, MelodyAndChordsUseTheKeyAndMode) {
+  // D minor: D E F G A Bb C. Chords and bass must stay in the scale; the melody too (no chromatic notes).
+  const auto s = spec("pop", {{"flute", "lead"}, {"piano", "chords"}, {"electric bass", "bass"}}, 100, "4/4", 1, 10.0);
+  const Score sc = compose(s, vocab());
+  const std::set<int> scale = {2, 4, 5, 7, 9, 10, 0};
+  int n = 0;
+  for (const auto& note : sc.notes) {
+    EXPECT_TRUE(scale.count(note.key % 12)) << note.key << " ch " << note.channel;
+    ++n;
+  }
+  EXPECT_GT(n, 20);
+}
+
+TEST(Composer, DrumsFollowTheTimeSignature) {
+  // The kick's first hits repeat once per bar: 4 quarters in 4/4, 3 in 3/4, 3.5 in 7/8.
+  for (auto [meter, quarters] : std::vector<std::pair<std::string, double>>{{"4/4", 4.0}, {"3/4", 3.0}, {"7/8", 3.5}}) {
+    const auto s = spec("rock", {{"drum kit", "drums"}}, 120, meter, 5, 20.0);
+    const Score sc = compose(s, vocab());
+    std::vector<double> crash;
+    for (const auto& n : sc.notes)
+      if (n.key == 49) crash.push_back(n.start);  // a crash every 4 bars
+    ASSERT_GE(crash.size(), 2u) << meter;
+    EXPECT_NEAR(crash[1] - crash[0], 4 * quarters * 0.5, 0.06) << meter;
+  }
+}
+
+TEST(SynthRender, LengthLevelAndDeterminismAcrossReuse) {
+  FluidSynthRenderer r;
+  const auto a = spec("house", {{"saw lead", "lead"}, {"warm pad", "chords"}, {"synth bass", "bass"}, {"electronic drums", "drums"}}, 124);
+  auto b = spec("classical", {{"violin", "lead"}, {"harp", "chords"}, {"cello", "bass"}}, 80);
+  b.production = idx("production", "spacious");
+  const Waveform w1 = r.render(compose(a, vocab()), a.seed);
+  const Waveform w2 = r.render(compose(b, vocab()), b.seed);
+  const Waveform w3 = r.render(compose(a, vocab()), a.seed);
+  ASSERT_EQ(w1.sample_rate, 48000);
+  ASSERT_EQ(w1.samples.size(), size_t(4 * 48000));
+  ASSERT_EQ(w2.samples.size(), size_t(4 * 48000));
+  EXPECT_EQ(w1.samples, w3.samples);  // reset between clips: nothing carries over
+  FluidSynthRenderer fresh;
+  EXPECT_EQ(fresh.render(compose(a, vocab()), a.seed).samples, w1.samples);
+  float peak = 0;
+  for (float v : w1.samples) peak = std::max(peak, std::fabs(v));
+  EXPECT_NEAR(peak, vocab().dynamics[a.dynamics].gain, 1e-4);
+  EXPECT_NE(w1.samples, w2.samples);
+}
+
+TEST(SynthRender, GenresAndInstrumentsSoundMeasurablyDifferent) {
+  FluidSynthRenderer r;
+  auto render = [&](const ClipSpec& s) { return features(r.render(compose(s, vocab()), s.seed)); };
+  // Solo instruments: a piccolo-high flute melody versus a low tuba line.
+  const auto flute = render(spec("classical", {{"flute", "lead"}}, 90));
+  const auto tuba = render(spec("classical", {{"tuba", "bass"}}, 90));
+  EXPECT_GT(flute.centroid, tuba.centroid + 8) << flute.centroid << " vs " << tuba.centroid;
+  // Genres: fast metal with drums versus slow ambient pads.
+  const auto metal = render(spec("metal", {{"distorted guitar", "chords"}, {"electric bass", "bass"}, {"drum kit", "drums"}}, 170));
+  const auto ambient = render(spec("ambient", {{"new age pad", "pad"}, {"warm pad", "chords"}}, 65));
+  EXPECT_GT(metal.flux, ambient.flux * 1.3) << metal.flux << " vs " << ambient.flux;
+  EXPECT_GT(metal.centroid, ambient.centroid) << metal.centroid << " vs " << ambient.centroid;
+}
+
+TEST(SynthRender, RenderClipUsesTheSpecSeconds) {
+  auto s = spec("funk", {{"clavinet", "chords"}, {"slap bass", "bass"}}, 105, "4/4", 9, 2.5);
+  const Waveform w = render_clip(s, vocab());
+  EXPECT_EQ(w.samples.size(), size_t(2.5 * 48000));
+}
+#endif  // SYNCLAP_HAVE_FLUIDSYNTH
