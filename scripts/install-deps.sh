@@ -10,7 +10,8 @@ PACKAGES=(
   # tensors: LibTorch (CPU) and a fast BLAS for it (without it LibTorch uses reference BLAS, ~14x slower)
   libtorch-dev libopenblas0-pthread
   # audio
-  libsndfile1-dev libsoxr-dev librubberband-dev libfluidsynth-dev fluid-soundfont-gm
+  libsndfile1-dev libmpg123-dev libsoxr-dev librubberband-dev libfluidsynth-dev fluid-soundfont-gm
+  zlib1g-dev                          # PNG pictures (spectrograms, curves, confusion matrices)
   # search, storage, serving, formats, command line
   libfaiss-dev libsqlite3-dev libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libarchive-dev
   # data-parallel training over processes (c10d ProcessGroupGloo)
