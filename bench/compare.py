@@ -1,0 +1,96 @@
+#!/usr/bin/python3
+"""Side-by-side table of synclap's benchmark JSON lines against the reference baseline's.
+
+    /usr/bin/python3 bench/compare.py SYNCLAP.jsonl REFERENCE.jsonl
+
+Rows are matched by key: ("frontend", preset, threads) or ("model", case). The rate is clips_per_s or
+texts_per_s; "ratio" = synclap / reference (> 1: synclap faster). Peak memory ratio likewise (< 1: smaller).
+When both sides report "cpu_seconds" (process CPU time of the timed part), a CPU-time ratio is shown too:
+(items per CPU-second, synclap) / (same, reference) — steadier than wall clock on a loaded machine, but it
+measures work per item, not parallel speed-up.
+Lines that are not JSON objects are ignored; a row present on one side only is shown with "-".
+"""
+import json
+import sys
+
+
+def read(path):
+    rows = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line.startswith("{"):
+                    continue
+                try:
+                    r = json.loads(line)
+                except ValueError:
+                    continue
+                rows[key(r)] = r
+    except OSError:
+        pass
+    return rows
+
+
+def key(r):
+    if r.get("bench") == "frontend":
+        return ("frontend", r.get("preset", "unfused"), f"threads={r.get('threads')}")
+    return (r.get("bench", "?"), r.get("case", "?"), f"threads={r.get('threads', '?')}")
+
+
+def rate(r):
+    for name in ("clips_per_s", "texts_per_s"):
+        if name in r:
+            return r[name], name.replace("_per_s", "/s")
+    return None, ""
+
+
+def count(r):
+    for name in ("clips", "texts"):
+        if name in r:
+            return r[name]
+    return None
+
+
+def cpu_rate(r):
+    n, cpu = count(r), r.get("cpu_seconds")
+    return n / cpu if n and cpu else None
+
+
+def fmt(x, digits=1):
+    if x is None:
+        return "-"
+    return f"{x:.{digits}f}" if abs(x) >= 1 or digits == 0 else f"{x:.3g}"
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__, file=sys.stderr)
+        return 2
+    ours, ref = read(sys.argv[1]), read(sys.argv[2])
+    keys = list(ours) + [k for k in ref if k not in ours]
+    head = ["benchmark", "case", "threads", "unit", "synclap", "reference", "ratio", "synclap MB", "reference MB", "MB ratio",
+            "CPU-time ratio"]
+    lines = [head]
+    for k in keys:
+        a, b = ours.get(k, {}), ref.get(k, {})
+        ra, unit = rate(a)
+        rb, unit_b = rate(b)
+        unit = unit or unit_b
+        ma, mb = a.get("peak_rss_mb"), b.get("peak_rss_mb")
+        lines.append([k[0], k[1], k[2].split("=")[1], unit, fmt(ra), fmt(rb),
+                      f"{ra / rb:.2f}x" if ra and rb else "-", fmt(ma, 0), fmt(mb, 0),
+                      f"{ma / mb:.2f}" if ma and mb else "-",
+                      f"{cpu_rate(a) / cpu_rate(b):.2f}x" if cpu_rate(a) and cpu_rate(b) else "-"])
+    widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
+    for n, row in enumerate(lines):
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+        if n == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    if any(r.get("parallelism") == "processes" for r in ref.values()):
+        print("\nreference frontend with threads>1 = a pool of worker processes (numpy extractor is single-threaded).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
