@@ -280,4 +280,43 @@ std::vector<std::vector<std::string>> paraphrase_captions(const std::vector<std:
                                                           const std::string& command_template,
                                                           double timeout_s = 60, int threads = 0);
 
+// ---------------------------------------------------------------------------------------------
+// A synthetic dataset on disk
+// ---------------------------------------------------------------------------------------------
+//
+// DIR/dataset.json     how it was made (seed, seconds, generator, vocabulary hash, held-out pairs)
+// DIR/manifest.jsonl   one record per clip, sorted by index: {"id", "index", "audio", "captions",
+//                      "labels", "split", "seed", "duration", "sample_rate", "generator"}
+// DIR/audio/NNNNNN.flac  48 kHz mono FLAC
+// DIR/failures.jsonl   clips an external generator could not make (retried by the next run)
+//
+// Deterministic for a seed and resumable: a re-run with the same settings keeps the clips already in
+// the manifest and makes the rest; every file is written to a temporary name and renamed, manifest
+// lines are appended whole, and the manifest is rewritten sorted (atomically) at the end, so an
+// interrupted run followed by a re-run gives the same directory as one uninterrupted run.
+
+struct SynthRunOptions {
+  std::string out_dir;
+  int64_t count = 0;
+  uint64_t seed = 0;
+  double seconds = 10.0;
+  std::string vocab_path;             // "" = Vocabulary::builtin()
+  std::string generator = "builtin";  // or "cmd:PROGRAM --prompt {caption} --seconds {seconds} --out {wav}"
+  double timeout_s = 600;
+  int retries = 2;
+  int threads = 0;                    // 0 = all cores
+  int captions_per_clip = 5;
+  std::string paraphrase_command;     // optional: "{caption}" -> paraphrases, one per stdout line
+  bool progress = true;
+  int64_t stop_after = -1;            // tests: stop (as if killed) after this many new clips
+};
+
+struct SynthRunResult {
+  int64_t made = 0, kept = 0, failed = 0;  // new clips, clips already there, failures
+  double seconds = 0;                      // wall time
+  double audio_seconds = 0;                // audio made in this run
+};
+
+SynthRunResult run_synth(const SynthRunOptions& options);
+
 }  // namespace synclap
