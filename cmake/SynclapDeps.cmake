@@ -76,13 +76,16 @@ if(SYNCLAP_WITH_TORCH)
     endif()
   endif()
   if(SYNCLAP_WITH_SERVER)
-    # Debian's cpp-httplib is a compiled library (libcpp-httplib.so, built with OpenSSL/zlib/brotli):
-    # its pkg-config flags must be used so that the header matches it. Else a header-only httplib.h.
+    # Debian's cpp-httplib is a compiled library (libcpp-httplib.so, built with OpenSSL/zlib/brotli), so
+    # the one file that includes httplib.h must see its pkg-config flags. They are set on that file only
+    # (src/search/search_server.cpp), so that nothing else recompiles. Else a header-only httplib.h.
     pkg_check_modules(HTTPLIB IMPORTED_TARGET cpp-httplib)
     if(HTTPLIB_FOUND)
       set(SYNCLAP_HAVE_HTTPLIB ON)
-      target_link_libraries(synclap_deps_torch INTERFACE PkgConfig::HTTPLIB)
+      target_link_libraries(synclap_deps_torch INTERFACE ${HTTPLIB_LINK_LIBRARIES})
       target_compile_definitions(synclap_deps_torch INTERFACE SYNCLAP_HAVE_HTTPLIB=1)
+      set_source_files_properties(${CMAKE_SOURCE_DIR}/src/search/search_server.cpp PROPERTIES
+        COMPILE_OPTIONS "${HTTPLIB_CFLAGS_OTHER}" SKIP_PRECOMPILE_HEADERS ON)
     else()
       find_path(HTTPLIB_INCLUDE_DIR httplib.h)
       if(HTTPLIB_INCLUDE_DIR)

@@ -255,6 +255,36 @@ int SearchServer::bind() {
   return port_;
 }
 
+std::string HttpReply::header(const std::string& name) const {
+  for (const auto& [k, v] : headers)
+    if (k.size() == name.size() &&
+        std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+      return v;
+  return "";
+}
+
+HttpReply http_request(const std::string& host, int port, const std::string& method, const std::string& path,
+                       const std::string& body, const std::string& content_type,
+                       const std::vector<std::pair<std::string, std::string>>& headers,
+                       const std::string& multipart_field, const std::string& filename) {
+  httplib::Client c(host, port);
+  c.set_read_timeout(60, 0);
+  c.set_connection_timeout(10, 0);
+  httplib::Headers h;
+  for (const auto& [k, v] : headers) h.emplace(k, v);
+  if (method != "GET" && method != "POST") throw Error("http_request: unsupported method " + method);
+  httplib::MultipartFormDataItems form = {{multipart_field, body, filename, content_type}};
+  httplib::Result r = method == "GET"              ? c.Get(path, h)
+                      : !multipart_field.empty()   ? c.Post(path, h, form)
+                                                   : c.Post(path, h, body, content_type.empty() ? "application/octet-stream" : content_type);
+  HttpReply out;
+  if (!r) return out;
+  out.status = r->status;
+  out.body = r->body;
+  for (const auto& [k, v] : r->headers) out.headers.emplace_back(k, v);
+  return out;
+}
+
 void SearchServer::run() { impl_->svr.listen_after_bind(); }
 void SearchServer::stop() {
   if (impl_) impl_->svr.stop();

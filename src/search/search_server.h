@@ -56,6 +56,20 @@ class SearchServer {
   int port_ = 0;
 };
 
+// A small blocking HTTP/1.1 client (tests, tools), so that only search_server.cpp includes httplib.h.
+// status 0: no connection. With multipart_field set, the body is sent as that field of a
+// multipart/form-data form (filename `filename`). Header names in the reply keep their case.
+struct HttpReply {
+  int status = 0;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string header(const std::string& name) const;
+};
+HttpReply http_request(const std::string& host, int port, const std::string& method, const std::string& path,
+                       const std::string& body = "", const std::string& content_type = "",
+                       const std::vector<std::pair<std::string, std::string>>& headers = {},
+                       const std::string& multipart_field = "", const std::string& filename = "");
+
 // The single-page web UI.
 const std::string& web_page_html();
 

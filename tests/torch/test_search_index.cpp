@@ -1,5 +1,6 @@
 // The vector index: exact and approximate search on synthetic vectors with known neighbours, filters
 // applied inside the search, stable ids across adds / removals / the automatic switch, save and load.
+#if defined(SYNCLAP_HAVE_FAISS)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -226,3 +227,4 @@ TEST(SearchIndex, RejectsBadVectors) {
 
 }  // namespace
 }  // namespace synclap::search
+#endif  // SYNCLAP_HAVE_FAISS

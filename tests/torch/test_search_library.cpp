@@ -2,6 +2,7 @@
 // their merge, filters together with the vector search, library-only file access. The embedder is a
 // stand-in that maps a sine tone's frequency (from zero crossings) to a bump on a 32-d axis, so
 // neighbours are known: tones of close frequencies are close.
+#if defined(SYNCLAP_HAVE_FAISS)
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -282,3 +283,4 @@ TEST(SearchLibrary, StoreRefusesForeignDatabases) {
 
 }  // namespace
 }  // namespace synclap::search
+#endif  // SYNCLAP_HAVE_FAISS

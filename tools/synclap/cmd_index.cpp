@@ -2,6 +2,7 @@
 // into a search index (SQLite metadata + faiss vectors, see src/search/library_indexer.h). Re-runs only
 // embed new or changed files; a killed run resumes; undecodable files are reported and skipped.
 // synclap merge-index --out INDEX SHARD...: merges the indexes of `--shard i/N` runs into one.
+#if defined(SYNCLAP_HAVE_FAISS)
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -99,3 +100,4 @@ Command reg_merge("merge-index", "Merge shard indexes (from index --shard i/N) i
 
 }  // namespace
 }  // namespace synclap::cli
+#endif  // SYNCLAP_HAVE_FAISS

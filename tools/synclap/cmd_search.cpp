@@ -2,6 +2,7 @@
 // the items of an index closest to a description, to an example recording, or to a blend of both
 // (w * text + (1 - w) * example). Filters (duration range, path pattern, folder tags) are applied inside
 // the vector search, so k results come back whenever k items pass them.
+#if defined(SYNCLAP_HAVE_FAISS)
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -114,3 +115,4 @@ Command reg("search", "Search an index by text, by an example recording, or both
 
 }  // namespace
 }  // namespace synclap::cli
+#endif  // SYNCLAP_HAVE_FAISS

@@ -1,6 +1,7 @@
 // synclap serve --index INDEX [--host 127.0.0.1] [--port 8080]: the search server and its web page
 // (see src/search/search_server.h for the API). Loads the index's model for text and example queries;
 // with --no-model only "more like this" and audio streaming work. Binds to localhost unless told.
+#if defined(SYNCLAP_HAVE_FAISS)
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -15,7 +16,7 @@
 namespace synclap::cli {
 namespace {
 
-#ifdef SYNCLAP_HAVE_HTTPLIB
+#if defined(SYNCLAP_HAVE_HTTPLIB) && defined(SYNCLAP_HAVE_FAISS)
 struct ServeArgs {
   std::string index, model, tokenizer, host = "127.0.0.1";
   int port = 8080;
@@ -77,3 +78,4 @@ Command reg("serve", "HTTP search server with a web page over an index", [](CLI:
 
 }  // namespace
 }  // namespace synclap::cli
+#endif  // SYNCLAP_HAVE_FAISS
