@@ -319,4 +319,35 @@ struct SynthRunResult {
 
 SynthRunResult run_synth(const SynthRunOptions& options);
 
+// ---------------------------------------------------------------------------------------------
+// Real data in the same layout, statistics, webdataset shards
+// ---------------------------------------------------------------------------------------------
+
+struct ImportOptions {
+  std::string out_dir;
+  std::string audio_dir;       // folder the captions file's paths are relative to
+  std::string captions_file;   // CSV (header: file|path|audio, caption*|text, other columns = labels) or JSONL
+  std::vector<std::string> tars;  // webdataset shards (LAION-Audio-630K: NNNNNN.flac + NNNNNN.json {"text": ...})
+  uint64_t seed = 0;           // for the train/val/test split of records that do not name one
+  bool debias = true;          // de-gender captions as LAION-CLAP did
+  int threads = 0;
+  bool progress = true;
+};
+struct ImportResult {
+  int64_t imported = 0, kept = 0, failed = 0;
+  std::vector<std::string> errors;  // "source: reason", one per failed item
+};
+// Decodes each item to 48 kHz mono FLAC under out_dir/audio and writes manifest.jsonl records
+// {"id", "index", "audio", "captions", "labels", "split", "source", "duration", "sample_rate",
+// "generator": "import"}. Resumable like run_synth (items already in the manifest are kept).
+ImportResult import_dataset(const ImportOptions& options);
+
+// Coverage of every label of a dataset directory: {"clips", "splits": {...}, "labels": {attribute:
+// {value: count}}, "missing": {attribute: [vocabulary values never seen]}} (missing only with a vocabulary).
+std::string dataset_stats_json(const std::string& dir, const Vocabulary* vocab = nullptr);
+
+// Writes the dataset as webdataset tar shards (NNNNNN.flac + NNNNNN.json with "text", "labels",
+// "split"), `per_shard` clips each: out_dir/shard-000000.tar, ... Returns the shard paths.
+std::vector<std::string> write_webdataset(const std::string& dataset_dir, const std::string& out_dir, int per_shard = 1000);
+
 }  // namespace synclap

@@ -61,7 +61,9 @@ std::string role_phrase(const std::string& name, const std::string& role, Rng& r
       {"drums", {"{}", "a {} groove", "{} keeping time", "a {} beat"}}};
   auto it = forms.find(role);
   if (it == forms.end()) return name;
-  std::string f = rng.pick(it->second);
+  static const std::vector<std::string> bass_named = {"a {} line", "{} underneath", "a low {} line", "a {} groove"};
+  const bool says_bass = name.find("bass") != std::string::npos;
+  std::string f = rng.pick(role == "bass" && says_bass ? bass_named : it->second);
   const auto pos = f.find("{}");
   f.replace(pos, 2, name);
   if (f.rfind("a ", 0) == 0) f = with_article(f.substr(2));
@@ -108,7 +110,10 @@ std::string build_caption(const ClipSpec& s, const Vocabulary& v, const CaptionO
   std::vector<std::string> clauses;
   if (k_tempo) {
     static const std::vector<std::string> f = {"at a {} tempo", "{}", "{} ({bpm})", "at around {bpm}", "with a {} pace"};
-    std::string c = rng.pick(f);
+    static const std::vector<std::string> plain = {"{}", "{} ({bpm})", "at around {bpm}"};
+    const bool self_describing = w.tempo_adj.find("tempo") != std::string::npos || w.tempo_adj.find("pace") != std::string::npos ||
+                                 w.tempo_adj.find("allegro") != std::string::npos || w.tempo_adj.find("largo") != std::string::npos;
+    std::string c = rng.pick(self_describing ? plain : f);
     auto p = c.find("{bpm}");
     if (p != std::string::npos) c.replace(p, 5, w.bpm);
     p = c.find("{}");
@@ -122,7 +127,7 @@ std::string build_caption(const ClipSpec& s, const Vocabulary& v, const CaptionO
   if (k_key) clauses.push_back(rng.pick(std::vector<std::string>{"in " + w.key, "in the key of " + w.key, "set in " + w.key}));
   if (k_meter) clauses.push_back(rng.pick(std::vector<std::string>{"in " + w.meter, "with a meter of " + w.meter}));
   if (k_dyn) clauses.push_back(rng.pick(std::vector<std::string>{"with " + w.dynamics + " dynamics", "played at a " + w.dynamics + " level", w.dynamics + " throughout"}));
-  if (k_ens) clauses.push_back(rng.pick(std::vector<std::string>{"played by " + with_article(w.ensemble), "as " + with_article(w.ensemble), "arranged for " + with_article(w.ensemble)}));
+  if (k_ens) clauses.push_back(rng.pick(std::vector<std::string>{"as " + with_article(w.ensemble), "(" + w.ensemble + ")"}));
   if (k_prod) clauses.push_back(rng.pick(std::vector<std::string>{"with " + with_article(w.production) + " sound", w.production + " production", "with " + with_article(w.production) + " mix"}));
   rng.shuffle(clauses);
 
