@@ -18,6 +18,7 @@ PACKAGES=(
   libgloo-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  python3                             # tests: the stand-in external generator of SynthExternal.* writes a WAV
 )
 
 missing=()

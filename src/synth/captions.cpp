@@ -124,7 +124,11 @@ std::string build_caption(const ClipSpec& s, const Vocabulary& v, const CaptionO
     }
     clauses.push_back(c);
   }
-  if (k_key) clauses.push_back(rng.pick(std::vector<std::string>{"in " + w.key, "in the key of " + w.key, "set in " + w.key}));
+  if (k_key) {
+    const bool says_key = w.key.find("key") != std::string::npos;  // "D minor key": not "in the key of D minor key"
+    clauses.push_back(says_key ? rng.pick(std::vector<std::string>{"in " + w.key, "set in " + w.key})
+                               : rng.pick(std::vector<std::string>{"in " + w.key, "in the key of " + w.key, "set in " + w.key}));
+  }
   if (k_meter) clauses.push_back(rng.pick(std::vector<std::string>{"in " + w.meter, "with a meter of " + w.meter}));
   if (k_dyn) clauses.push_back(rng.pick(std::vector<std::string>{"with " + w.dynamics + " dynamics", "played at a " + w.dynamics + " level", w.dynamics + " throughout"}));
   if (k_ens) clauses.push_back(rng.pick(std::vector<std::string>{"as " + with_article(w.ensemble), "(" + w.ensemble + ")"}));
