@@ -176,6 +176,38 @@ TEST(SynthRender, GenresAndInstrumentsSoundMeasurablyDifferent) {
   EXPECT_GT(metal.centroid, ambient.centroid) << metal.centroid << " vs " << ambient.centroid;
 }
 
+TEST(SynthRender, EveryInstrumentOfTheVocabularySounds) {
+  // Each instrument alone, in its first role: the soundfont has the program/kit and it is audible.
+  FluidSynthRenderer r;
+  for (const auto& in : vocab().instruments) {
+    const std::string role = in.roles[0];
+    auto s = spec(in.drums ? "rock" : "pop", {{in.name, role}}, 120, "4/4", 3, 1.5);
+    const Score sc = compose(s, vocab());
+    ASSERT_FALSE(sc.notes.empty()) << in.name;
+    Score raw = sc;
+    raw.gain = 1.0;
+    const Waveform w = r.render(raw, 3);
+    double e = 0;
+    for (float v : w.samples) e += double(v) * v;
+    EXPECT_GT(std::sqrt(e / double(w.samples.size())), 0.02) << in.name;  // peak-normalised to 1: not silent
+  }
+}
+
+TEST(Composer, EveryGenreMeterAndModeComposes) {
+  for (const auto& g : vocab().genres)
+    for (const auto& ts : vocab().time_signatures) {
+      auto s = spec(g.name, {{"piano", "chords"}, {"electric bass", "bass"}, {"flute", "lead"}, {"drum kit", "drums"}}, 110,
+                    ts.name, 4, 6.0);
+      for (size_t m = 0; m < vocab().modes.size(); m += 2) {
+        s.mode = int(m);
+        const Score sc = compose(s, vocab());
+        std::set<int> channels;
+        for (const auto& n : sc.notes) channels.insert(n.channel);
+        EXPECT_EQ(channels.size(), 4u) << g.name << " " << ts.name;
+      }
+    }
+}
+
 TEST(SynthRender, RenderClipUsesTheSpecSeconds) {
   auto s = spec("funk", {{"clavinet", "chords"}, {"slap bass", "bass"}}, 105, "4/4", 9, 2.5);
   const Waveform w = render_clip(s, vocab());
