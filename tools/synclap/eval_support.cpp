@@ -1,0 +1,206 @@
+// Shared pieces of the evaluation commands (see eval_support.h).
+#include "eval_support.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "synclap/audio.h"
+#include "synclap/error.h"
+#include "synclap/random.h"
+#include "synclap/util.h"
+
+namespace fs = std::filesystem;
+
+namespace synclap::cli {
+
+LoadedModel load_model(const std::string& path, const std::string& tokenizer_dir, const Context& ctx) {
+  ModelOptions mo;
+  mo.threads = ctx.threads;
+  LoadedModel m{path, Model::load(path, mo), ""};
+  std::vector<std::string> candidates;
+  if (!tokenizer_dir.empty()) {
+    candidates.push_back(tokenizer_dir);
+  } else {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) candidates.push_back(path);
+    const fs::path parent = fs::path(path).parent_path();
+    candidates.push_back(parent.empty() ? "." : parent.string());
+  }
+  for (const auto& c : candidates) {
+    if (fs::exists(fs::path(c) / "vocab.json") && fs::exists(fs::path(c) / "merges.txt")) {
+      m.tokenizer_dir = c;
+      break;
+    }
+  }
+  if (m.tokenizer_dir.empty() && !tokenizer_dir.empty())
+    throw FileError(tokenizer_dir, "no vocab.json + merges.txt here");
+  return m;
+}
+
+std::vector<std::string> list_audio_files(const std::string& dir) {
+  static const std::vector<std::string> exts = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif"};
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw FileError(dir, "not a directory");
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    std::string ext = e.path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+    if (std::find(exts.begin(), exts.end(), ext) != exts.end()) out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  if (out.empty()) throw FileError(dir, "no audio files (.wav .flac .mp3 .ogg .opus .aiff)");
+  return out;
+}
+
+Embeddings embed_audio_files(const LoadedModel& m, const std::vector<std::string>& files, const Context& ctx,
+                             std::vector<size_t>* kept, const std::string& label) {
+  const PreprocessContract& contract = m.model.contract();
+  FeatureExtractor fe(contract);
+  DecodeOptions dopt;
+  dopt.target_rate = contract.sample_rate;
+  dopt.int16_roundtrip = contract.int16_roundtrip;
+  kept->clear();
+  Embeddings all;
+  Progress progress(label, int64_t(files.size()), !ctx.quiet);
+  // Chunks of clips: decode + features + embed, so memory stays bounded.
+  const size_t chunk = 32;
+  NumpyRandom rng(contract.seed);
+  for (size_t start = 0; start < files.size(); start += chunk) {
+    std::vector<std::vector<float>> waves;
+    std::vector<size_t> idx;
+    for (size_t i = start; i < std::min(files.size(), start + chunk); ++i) {
+      try {
+        waves.push_back(load_audio(files[i], dopt).samples);
+        idx.push_back(i);
+      } catch (const std::exception& e) {
+        std::cerr << "synclap: " << e.what() << " (skipped)" << std::endl;
+      }
+    }
+    if (!waves.empty()) {
+      std::vector<const std::vector<float>*> ptrs;
+      for (const auto& w : waves) ptrs.push_back(&w);
+      const std::vector<LogMel> mels = fe.extract_batch(ptrs, &rng, ctx.threads);
+      const Embeddings e = m.model.embed_audio(mels);
+      if (all.dim == 0) all.dim = e.dim;
+      all.rows += e.rows;
+      all.data.insert(all.data.end(), e.data.begin(), e.data.end());
+      kept->insert(kept->end(), idx.begin(), idx.end());
+    }
+    progress.add(int64_t(std::min(files.size(), start + chunk) - start));
+  }
+  progress.finish();
+  if (all.rows == 0) throw Error("no audio file could be decoded");
+  return all;
+}
+
+Embeddings embed_texts(LoadedModel& m, const std::vector<std::string>& texts, const Context& ctx) {
+  (void)ctx;
+  if (m.tokenizer_dir.empty())
+    throw FileError(m.path, "no tokenizer (vocab.json + merges.txt) beside the checkpoint; give --tokenizer DIR");
+  const int max_len = int(m.model.info().max_text_tokens > 0 ? m.model.info().max_text_tokens : 77);
+  return m.model.embed_text(tokenize_texts(m.tokenizer_dir, texts, max_len));
+}
+
+std::vector<ManifestItem> read_manifest(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "manifest.jsonl").string();
+  std::ifstream in(path);
+  if (!in) throw FileError(path, "cannot open (a dataset directory needs manifest.jsonl)");
+  std::vector<ManifestItem> items;
+  std::string line;
+  int64_t lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const std::exception& e) {
+      throw FileError(path, "line " + std::to_string(lineno) + ": not JSON (" + e.what() + ")");
+    }
+    ManifestItem it;
+    for (const char* k : {"audio", "path", "file", "audio_path"})
+      if (j.contains(k) && j[k].is_string()) {
+        it.audio = j[k].get<std::string>();
+        break;
+      }
+    if (it.audio.empty()) throw FileError(path, "line " + std::to_string(lineno) + ": no audio path field");
+    if (fs::path(it.audio).is_relative()) it.audio = (fs::path(dir) / it.audio).string();
+    if (j.contains("captions") && j["captions"].is_array()) {
+      for (const auto& c : j["captions"])
+        if (c.is_string()) it.captions.push_back(c.get<std::string>());
+    } else {
+      for (const char* k : {"caption", "text"})
+        if (j.contains(k) && j[k].is_string()) {
+          it.captions.push_back(j[k].get<std::string>());
+          break;
+        }
+    }
+    if (j.contains("labels") && j["labels"].is_object()) it.labels = j["labels"];
+    if (j.contains("split") && j["split"].is_string()) it.split = j["split"].get<std::string>();
+    items.push_back(std::move(it));
+  }
+  if (items.empty()) throw FileError(path, "no records");
+  return items;
+}
+
+std::string& command_line() {
+  static std::string line = [] {
+    std::ifstream in("/proc/self/cmdline", std::ios::binary);
+    std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (auto& c : all)
+      if (c == '\0') c = ' ';
+    while (!all.empty() && all.back() == ' ') all.pop_back();
+    return all;
+  }();
+  return line;
+}
+
+Provenance model_provenance(const LoadedModel& m, const std::string& task) {
+  Provenance p;
+  p.task = task;
+  p.checkpoint = m.path;
+  p.checkpoint_sha256 = checkpoint_sha256(m.path);
+  p.preprocess_json = m.model.contract().to_json();
+  p.long_audio_policy = long_audio_policy(m.model.contract());
+  p.seed = m.model.contract().seed;
+  p.command_line = command_line();
+  return p;
+}
+
+std::string fmt(double v, int digits) {
+  if (std::isnan(v)) return "nan";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+std::string format_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w;
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) {
+      if (w.size() <= i) w.push_back(0);
+      w[i] = std::max(w[i], r[i].size());
+    }
+  std::ostringstream o;
+  for (size_t k = 0; k < rows.size(); ++k) {
+    for (size_t i = 0; i < rows[k].size(); ++i) {
+      o << rows[k][i];
+      if (i + 1 < rows[k].size()) o << std::string(w[i] - rows[k][i].size() + 2, ' ');
+    }
+    o << '\n';
+    if (k == 0) {
+      size_t total = 0;
+      for (size_t i = 0; i < w.size(); ++i) total += w[i] + (i + 1 < w.size() ? 2 : 0);
+      o << std::string(total, '-') << '\n';
+    }
+  }
+  return o.str();
+}
+
+}  // namespace synclap::cli

@@ -1,0 +1,59 @@
+// Shared by the evaluation commands (eval, score, fad): loading a model with its tokenizer, embedding
+// audio files and texts, reading a dataset manifest, printing tables and writing results.
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "synclap/eval.h"
+#include "synclap/model.h"
+
+namespace synclap::cli {
+
+struct LoadedModel {
+  std::string path;
+  Model model;
+  std::string tokenizer_dir;  // vocab.json + merges.txt (loaded on first need)
+};
+
+// Loads CKPT. The tokenizer (vocab.json + merges.txt) is looked for in --tokenizer DIR, else in the
+// checkpoint directory, else beside the checkpoint file.
+LoadedModel load_model(const std::string& path, const std::string& tokenizer_dir, const Context& ctx);
+
+// Decodes, prepares (the model's contract) and embeds audio files. Files that fail are reported on stderr and
+// left out; `kept` receives the indices (into files) of the embedded ones.
+Embeddings embed_audio_files(const LoadedModel& m, const std::vector<std::string>& files, const Context& ctx,
+                             std::vector<size_t>* kept, const std::string& label = "embedding audio");
+Embeddings embed_texts(LoadedModel& m, const std::vector<std::string>& texts, const Context& ctx);
+
+// Audio files directly inside `dir` (by extension), sorted.
+std::vector<std::string> list_audio_files(const std::string& dir);
+
+// One record of DIR/manifest.jsonl. Accepted field names: audio|path|file|audio_path (relative to DIR),
+// captions (list) or caption|text (string), labels (object), split.
+struct ManifestItem {
+  std::string audio;  // resolved path
+  std::vector<std::string> captions;
+  nlohmann::json labels = nlohmann::json::object();
+  std::string split;
+};
+std::vector<ManifestItem> read_manifest(const std::string& dir);
+
+// Provenance with checkpoint hash, contract and long-audio policy of a loaded model.
+Provenance model_provenance(const LoadedModel& m, const std::string& task);
+
+// A plain text table: first row is the header.
+std::string format_table(const std::vector<std::vector<std::string>>& rows);
+std::string fmt(double v, int digits = 4);
+
+// <s> ... </s> token ids of each text (truncated to max_length), with the tokenizer in `dir` (cached).
+std::vector<std::vector<int64_t>> tokenize_texts(const std::string& dir, const std::vector<std::string>& texts,
+                                                 int max_length);
+
+// The whole command line, for provenance.
+std::string& command_line();
+
+}  // namespace synclap::cli
