@@ -47,6 +47,10 @@ struct RetrievalResult {
 //    within k (best rank). mAP@10 = (1/C) * sum over its captions ranked within 10, in rank order j = 1.., of
 //    j / rank_j, where C is the clip's number of captions (AP truncated at 10 with C relevant items; equal to
 //    LAION-CLAP's "/ 5" for five captions). Clips without captions are not queries.
+//    The captions' ranks are taken in rank order, as the protocol (Mei et al.'s audio-text_retrieval
+//    tools/utils.py, cited by LAION-CLAP's evaluate_clotho_audiocaps docstring) describes. LAION-CLAP's code
+//    as written takes them in caption order (torch.where over the caption rows), which can over-count (even
+//    exceed 1) when a later caption outranks an earlier one; the two agree whenever caption order = rank order.
 // Ties are broken against the query: an item scoring the same as the correct one is ranked before it
 // (so a constant matrix scores as badly as possible); ties among a clip's own captions do not matter.
 // Throws Error on NaN scores, a text_clip entry out of range, or mismatched sizes.
@@ -129,6 +133,7 @@ std::vector<double> clap_scores(const Embeddings& audio, const Embeddings& text)
 // Fréchet distance (FAD) and spectrogram MSE
 // ---------------------------------------------------------------------------------------------
 
+// Covariances are unbiased (divided by n - 1), as numpy.cov in the reference FAD tools.
 struct Gaussian {
   int64_t n = 0, dim = 0;
   std::vector<double> mean;  // dim
