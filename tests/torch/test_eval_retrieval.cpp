@@ -269,3 +269,16 @@ TEST(EvalPictures, PngAndSvgWellFormed) {
   EXPECT_EQ(png.substr(29, 4), std::string("\x02\xeb\x8a\x5a", 4));
   EXPECT_EQ(png.substr(png.size() - 12), std::string("\0\0\0\0IEND\xae\x42\x60\x82", 12));
 }
+
+TEST(EvalRetrieval, AudioToTextMapUsesRankOrder) {
+  // One clip with five captions ranked 1..5 in reverse caption order, plus a second clip with one caption.
+  // Average precision is 1 (all relevant items first); taking the ranks in caption order instead would give
+  // (1/5 + 2/4 + 3/3 + 4/2 + 5/1) / 5 = 1.74.
+  const int64_t texts = 6, clips = 2;
+  std::vector<float> sim(texts * clips, 0.f);
+  for (int64_t t = 0; t < 5; ++t) sim[t * clips + 0] = 0.5f + 0.1f * float(t);
+  sim[5 * clips + 1] = 1.f;
+  const RetrievalResult r = retrieval_metrics(sim, texts, clips, {0, 0, 0, 0, 0, 1});
+  EXPECT_DOUBLE_EQ(r.audio_to_text.map10, 1.0);
+  EXPECT_DOUBLE_EQ(r.audio_to_text.r1, 1.0);
+}
