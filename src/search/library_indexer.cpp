@@ -92,7 +92,8 @@ IndexReport index_library(const IndexOptions& o, const AudioEmbedder& embedder) 
   check_meta("model", embedder.model);
   check_meta("dim", std::to_string(embedder.dim));
   check_meta("shard", std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count));
-  if (store.meta("index_kind").empty()) store.set_meta("index_kind", o.index_kind);
+  // The structure is chosen on the first run ("auto" unless told); a later explicit kind replaces it.
+  if (store.meta("index_kind").empty() || o.index_kind != "auto") store.set_meta("index_kind", o.index_kind);
 
   // Walk.
   std::vector<std::string> rels;

@@ -140,6 +140,13 @@ TEST(SearchIndex, AutoSwitchesToHnswAndKeepsIdsAndRecall) {
     for (auto id : got) found += std::count(truth.begin(), truth.end(), id);
   }
   EXPECT_GE(found, int(0.95 * 400)) << "recall@10 of HNSW on 24-d data";
+  // Saved and loaded, the graph answers the same.
+  const std::string path = test::temp_dir("search_index_hnsw") + "/v.idx";
+  vi.save(path);
+  VectorIndex back = VectorIndex::load(path);
+  EXPECT_EQ(back.structure(), "HNSW32");
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(hit_ids(back.search(queries.data() + i * dim, 10)), hit_ids(vi.search(queries.data() + i * dim, 10)));
   // A stored vector is its own nearest neighbour under its id.
   EXPECT_EQ(vi.search(data.data() + 4321 * dim, 1)[0].id, ids[4321]);
   // Filtered approximate search (allowed set above the exact limit) still returns only allowed ids.
