@@ -44,7 +44,7 @@ struct TokenizerOptions {
   bool split_special_tokens = false;
 };
 
-enum class Padding {
+enum class TokenPadding {
   kMaxLength,  // every row has max_length tokens (HF padding="max_length"; what CLAP uses)
   kLongest,    // rows are as long as the longest encoded text of the batch (HF padding="longest")
 };
@@ -86,7 +86,7 @@ class Tokenizer {
   // Several texts: truncated to max_length (when `truncation`) and padded with <pad> as `padding` says.
   // Without truncation a row longer than max_length keeps its length and widens the batch.
   BatchEncoding encode_batch(const std::vector<std::string>& texts, int max_length = 77,
-                             Padding padding = Padding::kMaxLength, bool truncation = true) const;
+                             TokenPadding padding = TokenPadding::kMaxLength, bool truncation = true) const;
 
   // Ids back to text. Special tokens (<s>, </s>, <pad>, <unk>, <mask>) are skipped unless asked for
   // (HF's skip_special_tokens, but defaulting to true so that decode(encode(x)) == x for valid UTF-8).

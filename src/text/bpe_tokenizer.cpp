@@ -402,7 +402,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, int max_length, bo
   return impl_->encode(text, max_length, truncation);
 }
 
-BatchEncoding Tokenizer::encode_batch(const std::vector<std::string>& texts, int max_length, Padding padding,
+BatchEncoding Tokenizer::encode_batch(const std::vector<std::string>& texts, int max_length, TokenPadding padding,
                                       bool truncation) const {
   if (max_length < 2) throw Error("tokenizer: max_length must be at least 2, got " + std::to_string(max_length));
   std::vector<std::vector<int32_t>> rows;
@@ -414,7 +414,7 @@ BatchEncoding Tokenizer::encode_batch(const std::vector<std::string>& texts, int
   }
   BatchEncoding b;
   b.batch = int64_t(texts.size());
-  b.length = int64_t(padding == Padding::kMaxLength ? std::max(longest, size_t(max_length)) : longest);
+  b.length = int64_t(padding == TokenPadding::kMaxLength ? std::max(longest, size_t(max_length)) : longest);
   b.input_ids.assign(size_t(b.batch * b.length), impl_->pad);
   b.attention_mask.assign(size_t(b.batch * b.length), 0);
   b.lengths.resize(size_t(b.batch));

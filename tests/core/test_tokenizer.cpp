@@ -229,7 +229,7 @@ void check_against_hf(const Tokenizer& t, const std::string& fixture) {
     SCOPED_TRACE(fixture + ": " + name);
     const std::string text = from_hex(c.at("hex").get<std::string>());
     // As the CLAP processor calls it: padding="max_length", max_length=77, truncation=True.
-    BatchEncoding b = t.encode_batch({text}, 77, Padding::kMaxLength, true);
+    BatchEncoding b = t.encode_batch({text}, 77, TokenPadding::kMaxLength, true);
     ASSERT_EQ(b.batch, 1);
     ASSERT_EQ(b.length, 77);
     EXPECT_EQ(b.input_ids, c.at("input_ids").get<std::vector<int64_t>>());
@@ -332,16 +332,16 @@ TEST(Tokenizer, TruncationPaddingAndMask) {
       EXPECT_EQ(b.attention_mask[size_t(r * 77 + c)], real ? 1 : 0);
     }
   }
-  BatchEncoding lo = t.encode_batch(texts, 77, Padding::kLongest);
+  BatchEncoding lo = t.encode_batch(texts, 77, TokenPadding::kLongest);
   EXPECT_EQ(lo.length, int64_t(full.size()));
   EXPECT_EQ(lo.at(1, 0), 0);
   EXPECT_EQ(lo.at(1, 1), 2);
   EXPECT_EQ(lo.at(1, 2), 1);
-  BatchEncoding cut_b = t.encode_batch(texts, 6, Padding::kLongest);
+  BatchEncoding cut_b = t.encode_batch(texts, 6, TokenPadding::kLongest);
   EXPECT_EQ(cut_b.length, 6);
   EXPECT_EQ(cut_b.at(2, 5), 2);
   // Without truncation a long row widens the batch beyond max_length.
-  BatchEncoding wide = t.encode_batch(texts, 6, Padding::kMaxLength, false);
+  BatchEncoding wide = t.encode_batch(texts, 6, TokenPadding::kMaxLength, false);
   EXPECT_EQ(wide.length, int64_t(full.size()));
   EXPECT_EQ(t.encode_batch({}, 77).input_ids.size(), 0u);
 }
