@@ -288,7 +288,7 @@ Command reg("eval", "Evaluate a model on a dataset: retrieval, zero-shot classif
               sub.add_option("--model", a->model, "Checkpoint")->required();
               sub.add_option("--data", a->data, "Dataset directory with manifest.jsonl")->required();
               sub.add_option("--task", a->task, "retrieval | zeroshot | probe")->required();
-              sub.add_option("--label", a->label, "Label attribute for zeroshot / probe (e.g. genre)");
+              sub.add_option("--label", a->label, "Label attribute for zeroshot / probe (e.g. genre; a list-valued label uses the items with exactly one value)");
               sub.add_option("--templates", a->templates, "Prompt templates with {} for the class name (ensemble)");
               sub.add_option("--templates-file", a->templates_file, "One template per line");
               sub.add_option("--classes", a->classes, "Class names for zeroshot (default: the label's values)");
