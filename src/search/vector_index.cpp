@@ -146,8 +146,10 @@ struct FastFlatIP : faiss::IndexFlatIP {
 // Gives an HNSW graph over plain IndexFlatIP storage the fast storage (same vectors, moved over).
 void accelerate(faiss::Index* index) {
   auto* h = dynamic_cast<faiss::IndexHNSW*>(index);
-  if (!h || !h->storage || typeid(*h->storage) != typeid(faiss::IndexFlatIP)) return;
-  auto* old = static_cast<faiss::IndexFlatIP*>(h->storage);
+  if (!h || !h->storage || h->storage->metric_type != faiss::METRIC_INNER_PRODUCT) return;
+  const std::type_info& t = typeid(*h->storage);
+  if (t != typeid(faiss::IndexFlatIP) && t != typeid(faiss::IndexFlat)) return;  // already fast, or not flat
+  auto* old = static_cast<faiss::IndexFlat*>(h->storage);
   auto* fast = new FastFlatIP(int(old->d));
   fast->codes.swap(old->codes);
   fast->ntotal = old->ntotal;
