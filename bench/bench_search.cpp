@@ -5,6 +5,10 @@
 //
 //   bench_search                 1,000,000 x 512 (needs ~2.5 GB RAM and minutes of CPU)
 //   bench_search --quick         100,000 x 512
+//   bench_search --clustered     vectors (and queries) from a mixture of 1000 Gaussian clusters around
+//                                random unit centres (noise 0.8 x the centre norm): closer to real
+//                                embeddings than uniform random vectors, which have no neighbourhood
+//                                structure at all (the hardest case for any approximate index)
 //   options: --n N --dim D --queries Q --kind auto|HNSW32|IVF4096,Flat|... --ef 64,128,256 --seed S
 //            --threads T (OpenMP threads for building; queries run one at a time) --json FILE
 #include <faiss/utils/distances.h>
@@ -15,6 +19,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -32,12 +37,23 @@ namespace {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
+std::vector<float> g_centres;  // clustered mode: [centres x dim]
+int g_num_centres = 0;
+
 // Chunk c of the data set: rows [c * chunk, ...), generated from its own seed so it can be regenerated.
 void make_chunk(std::vector<float>& out, int64_t rows, int dim, uint64_t seed) {
   out.resize(size_t(rows) * size_t(dim));
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> g;
   for (auto& x : out) x = g(rng);
+  if (g_num_centres > 0) {
+    const float noise = 0.8f / std::sqrt(float(dim));
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* c = g_centres.data() + size_t(rng() % uint64_t(g_num_centres)) * size_t(dim);
+      float* x = out.data() + size_t(i) * size_t(dim);
+      for (int j = 0; j < dim; ++j) x[j] = c[j] + noise * x[j];
+    }
+  }
   for (int64_t i = 0; i < rows; ++i) normalize(out.data() + size_t(i) * size_t(dim), dim);
 }
 
@@ -66,6 +82,7 @@ int main(int argc, char** argv) {
   int dim = 512, nq = 1000, k = 10, threads = 0;
   uint64_t seed = 1234;
   std::string kind = "auto", efs = "32,64,128,256,512", json_path;
+  bool clustered = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -76,6 +93,7 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--quick") n = 100000, nq = 500;
+    else if (a == "--clustered") clustered = true;
     else if (a == "--n") n = std::atoll(next().c_str());
     else if (a == "--dim") dim = std::atoi(next().c_str());
     else if (a == "--queries") nq = std::atoi(next().c_str());
@@ -91,8 +109,14 @@ int main(int argc, char** argv) {
   }
   if (threads > 0) omp_set_num_threads(threads);
   const int64_t chunk = 50000;
-  std::printf("bench_search: %lld x %d random unit vectors, %d random queries, kind %s, %d OpenMP threads\n",
-              (long long)n, dim, nq, kind.c_str(), omp_get_max_threads());
+  if (clustered) {
+    g_num_centres = 0;
+    make_chunk(g_centres, 1000, dim, seed * 31 + 7);  // unit centres
+    g_num_centres = 1000;
+  }
+  std::printf("bench_search: %lld x %d %s unit vectors, %d queries, kind %s, %d OpenMP threads\n", (long long)n, dim,
+              clustered ? "clustered (1000 centres)" : "uniform random", nq, kind.c_str(), omp_get_max_threads());
+  std::fflush(stdout);
 
   std::vector<float> queries;
   make_chunk(queries, nq, dim, seed ^ 0x9e3779b97f4a7c15ULL);
@@ -140,7 +164,7 @@ int main(int argc, char** argv) {
               1000 * exact_s / nq);
 
   nlohmann::json out = {{"n", n},           {"dim", dim},           {"queries", nq},
-                        {"k", k},           {"kind", kind},         {"structure", index.structure()},
+                        {"k", k},           {"kind", kind},         {"clustered", clustered},         {"structure", index.structure()},
                         {"build_s", build_s}, {"threads", omp_get_max_threads()}, {"runs", nlohmann::json::array()}};
   std::printf("%8s  %10s  %10s  %10s\n", "efSearch", "p50 ms", "p99 ms", "recall@10");
   for (int ef : parse_list(efs)) {
