@@ -1,5 +1,4 @@
-// Tokenising prompts and captions for the evaluation commands. Kept in its own file because
-// synclap/tokenizer.h and synclap/frontend.h both declare synclap::Padding.
+// Tokenising prompts and captions for the evaluation commands (see eval_support.h).
 #include <map>
 #include <memory>
 #include <mutex>
