@@ -304,7 +304,7 @@ HtsatOutput HtsatAudioEncoderImpl::forward(const torch::Tensor& input_features, 
   }
   for (auto& m : *layers) {
     auto* stage = m->as<SwinStageImpl>();
-    h = stage->forward(h).first;
+    h = stage->forward(h);
     if (keep_intermediates)
       out.hidden_states.push_back(
           h.view({b, stage->out_height(), stage->out_width(), h.size(2)}).permute({0, 3, 1, 2}));

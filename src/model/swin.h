@@ -34,6 +34,14 @@ struct SwinBlockOptions {
 // Applies the activation named by HF's `hidden_act`.
 torch::Tensor apply_activation(const torch::Tensor& x, const std::string& name);
 
+// The CPU inference kernels of window attention (window_attention_cpu.h) are used when autograd is off and the
+// input is float32 on the CPU; this switch forces the LibTorch path (for tests comparing the two). Default on.
+void set_window_attention_kernels(bool enabled);
+bool window_attention_kernels_enabled();
+
+// y = x W^T + b over the last dimension, as one GEMM with the bias fused (addmm) for any leading shape.
+torch::Tensor linear_fused(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+
 // Window self-attention: ClapAudioSelfAttention + ClapAudioSelfOutput behind one module pair.
 class WindowSelfAttentionImpl : public torch::nn::Module {
  public:
@@ -82,8 +90,21 @@ TORCH_MODULE(DenseHolder);
 class SwinBlockImpl : public torch::nn::Module {
  public:
   explicit SwinBlockImpl(const SwinBlockOptions& o);
-  // x: [B, H*W, dim] -> [B, H*W, dim]
+  // x: [B, H*W, dim] tokens in row-major grid order -> same.
   torch::Tensor forward(const torch::Tensor& x);
+
+  // Window order: the tokens rearranged so that each attention window (after the cyclic shift) is N = ws*ws
+  // consecutive rows. window_order()[p] = grid index of the token at window position p. Undefined when the grid
+  // needs padding (then only forward() works). Tokens are independent outside attention (LayerNorm, MLP,
+  // residuals), so consecutive blocks can stay in window order and only re-gather between different orders.
+  bool has_window_order() const { return pad_h_ == 0 && pad_w_ == 0; }
+  const torch::Tensor& window_order() const { return order_; }        // [H*W] int64, CPU
+  const torch::Tensor& inverse_window_order() const { return inverse_; }
+  // x: [B, H*W, dim] already in this block's window order -> same order.
+  torch::Tensor forward_windowed(const torch::Tensor& x);
+  // HF's formulation (pad to whole windows, roll, partition, reverse); forward() uses it when the grid needs
+  // padding. Grid order in and out.
+  torch::Tensor forward_general(const torch::Tensor& x);
 
   // Effective geometry after HF's rule "no shift and one window when the grid is not larger than the window".
   int64_t window_size() const { return ws_; }
@@ -101,6 +122,7 @@ class SwinBlockImpl : public torch::nn::Module {
   int64_t ws_, shift_;
   int64_t pad_h_, pad_w_;
   torch::Tensor mask_cache_;  // [nW, N, N] for shifted blocks (not a buffer: HF does not store it)
+  torch::Tensor order_, inverse_;
 };
 TORCH_MODULE(SwinBlock);
 
@@ -109,6 +131,9 @@ class PatchMergingImpl : public torch::nn::Module {
   PatchMergingImpl(int64_t dim, int64_t height, int64_t width);
   // [B, H*W, dim] -> [B, ceil(H/2)*ceil(W/2), 2*dim]
   torch::Tensor forward(const torch::Tensor& x);
+  // The same from tokens in another order: x[:, p] holds grid token order[p] (inverse_order = its inverse).
+  // One gather does the reordering and the 2x2 concatenation together (even dimensions only).
+  torch::Tensor forward_from_order(const torch::Tensor& x, const torch::Tensor& inverse_order);
   torch::nn::Linear reduction{nullptr};
   torch::nn::LayerNorm norm{nullptr};
 
@@ -121,8 +146,8 @@ class SwinStageImpl : public torch::nn::Module {
  public:
   // `downsample`: whether a PatchMerging follows the blocks (all stages but the last).
   SwinStageImpl(const SwinBlockOptions& block_options, int64_t depth, bool downsample);
-  // Returns (output after the optional merging, output before merging).
-  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x);
+  // [B, H*W, dim] tokens in grid order -> output after the optional merging, in grid order.
+  torch::Tensor forward(const torch::Tensor& x);
   int64_t out_height() const { return out_h_; }
   int64_t out_width() const { return out_w_; }
   int64_t out_dim() const { return out_dim_; }
@@ -131,7 +156,13 @@ class SwinStageImpl : public torch::nn::Module {
   PatchMerging downsample{nullptr};
 
  private:
+  torch::Tensor index_on(int64_t which, const torch::Tensor& like);
+
   int64_t out_h_, out_w_, out_dim_;
+  bool windowed_ = false;
+  // Gathers between consecutive orders: [0] token -> block 0, [i] block i-1 -> block i, [depth] last -> token.
+  std::vector<torch::Tensor> transitions_;
+  std::vector<torch::Tensor> transitions_dev_;  // the same on the device of the last input
 };
 TORCH_MODULE(SwinStage);
 

@@ -270,3 +270,78 @@ TEST(Htsat, InitIsSeededAndTrainable) {
   EXPECT_THROW(a->forward(torch::zeros({1, 4, 1001, 32}), torch::tensor({false})), synclap::Error);  // wrong mel bins
   EXPECT_THROW(a->forward(torch::zeros({2, 4, 1001, 64}), torch::tensor({false})), synclap::Error);  // is_longer size
 }
+
+namespace {
+HtsatConfig small_config(bool fusion) {
+  HtsatConfig cfg;
+  cfg.patch_embeds_hidden_size = 24;  // head dim 24 as in HTS-AT tiny (96 / 4)
+  cfg.depths = {2, 2, 2, 2};
+  cfg.num_attention_heads = {1, 2, 4, 8};
+  cfg.hidden_size = 192;
+  cfg.enable_fusion = fusion;
+  return cfg;
+}
+}  // namespace
+
+// The inference kernels (no autograd) and the differentiable LibTorch path give the same tower output.
+TEST(Htsat, WindowKernelsMatchLibTorchPath) {
+  HtsatAudioEncoder enc(small_config(true));
+  enc->init_weights(11);
+  enc->eval();
+  auto gen = at::detail::createCPUGenerator(5);
+  auto x = torch::randn({3, 4, 1001, 64}, gen) * 12 - 45;
+  auto longer = torch::tensor({true, false, true});
+  torch::Tensor fast, slow, grad_path;
+  {
+    torch::NoGradGuard no_grad;
+    fast = enc->forward(x, longer, true).hidden_states[2];
+    set_window_attention_kernels(false);
+    slow = enc->forward(x, longer, true).hidden_states[2];
+    set_window_attention_kernels(true);
+  }
+  grad_path = enc->forward(x, longer).pooler_output;  // autograd on: always the LibTorch path
+  torch::Tensor fast_pooled;
+  {
+    torch::NoGradGuard no_grad;
+    fast_pooled = enc->forward(x, longer).pooler_output;
+  }
+  EXPECT_LE(max_abs_diff(fast, slow), 1e-4);
+  EXPECT_LE(max_abs_diff(fast_pooled, grad_path.detach()), 1e-5);
+  EXPECT_GT(fast.abs().max().item<double>(), 0.1);  // not trivially zero
+}
+
+// A Swin block in window order (gather-based shift) equals HF's pad/roll/partition formulation.
+TEST(Htsat, WindowOrderEqualsRollFormulation) {
+  torch::NoGradGuard no_grad;
+  for (int64_t shift : {0, 4}) {
+    for (bool kernels : {true, false}) {
+      SwinBlockOptions o;
+      o.dim = 32;
+      o.num_heads = 2;
+      o.window_size = 8;
+      o.shift_size = shift;
+      o.height = 16;
+      o.width = 24;
+      SwinBlock blk(o);
+      for (auto& p : blk->parameters()) p.normal_(0.0, 0.3);
+      blk->eval();
+      set_window_attention_kernels(kernels);
+      auto x = torch::randn({2, 16 * 24, 32});
+      auto a = blk->forward(x), b = blk->forward_general(x);
+      set_window_attention_kernels(true);
+      EXPECT_LE(max_abs_diff(a, b), 1e-5) << "shift " << shift << " kernels " << kernels;
+    }
+  }
+  // A grid that needs padding (12x12 with window 8) runs through the general path.
+  SwinBlockOptions o;
+  o.dim = 16;
+  o.num_heads = 1;
+  o.height = 12;
+  o.width = 12;
+  o.shift_size = 4;
+  SwinBlock padded(o);
+  EXPECT_FALSE(padded->has_window_order());
+  auto y = padded->forward(torch::randn({1, 144, 16}));
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{1, 144, 16}));
+  EXPECT_TRUE(torch::isfinite(y).all().item<bool>());
+}
