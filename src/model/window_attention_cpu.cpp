@@ -101,10 +101,13 @@ inline float hsum(__m256 v) {
 
 // probs[i, :] for the 64 rows of one (window, head), into p [64, 64].
 inline void scores_softmax64(const float* base, int64_t row, int64_t koff, int64_t qoff, int64_t d,
-                             const float* bias, const float* mask, float* kt, float* p) {
+                             const float* bias, const float* mask, float* kt, float* qb, float* p) {
+  // One pass over the window's rows: k^T and q of this head into small contiguous buffers.
   for (int64_t j = 0; j < 64; ++j) {
     const float* kj = base + j * row + koff;
+    const float* qj = base + j * row + qoff;
     for (int64_t t = 0; t < d; ++t) kt[t * 64 + j] = kj[t];
+    for (int64_t t = 0; t < d; t += 8) _mm256_storeu_ps(qb + j * d + t, _mm256_loadu_ps(qj + t));
   }
   for (int64_t i = 0; i < 64; ++i) {
     const float* b = bias + i * 64;
@@ -115,7 +118,7 @@ inline void scores_softmax64(const float* base, int64_t row, int64_t koff, int64
     } else {
       for (int k = 0; k < 8; ++k) a[k] = _mm256_loadu_ps(b + 8 * k);
     }
-    const float* qi = base + i * row + qoff;
+    const float* qi = qb + i * d;
     for (int64_t t = 0; t < d; ++t) {
       const __m256 q = _mm256_set1_ps(qi[t]);
       const float* k = kt + t * 64;
@@ -159,10 +162,10 @@ inline void context64(const float* p, const float* v, int64_t row, float* out, i
 }
 
 void item64(const float* qkv, const float* bias, const float* mask, int64_t heads, int64_t d, int64_t w, int64_t h,
-            float* kt, float* p, float* ctx) {
+            float* kt, float* qb, float* p, float* ctx) {
   const int64_t c = heads * d, row = 3 * c;
   const float* base = qkv + w * 64 * row;
-  scores_softmax64(base, row, c + h * d, h * d, d, bias, mask, kt, p);
+  scores_softmax64(base, row, c + h * d, h * d, d, bias, mask, kt, qb, p);
   const float* v = base + 2 * c + h * d;
   float* out = ctx + w * 64 * c + h * d;
   switch (d / 8) {
@@ -209,14 +212,14 @@ void window_attention(const float* qkv, const float* bias, const float* mask, in
   const bool vec = window_attention_vectorized(n, d);
   // Items are (window, head) pairs; heads of one window are adjacent so they share the window's rows in cache.
   at::parallel_for(0, bw * heads, 8, [&](int64_t begin, int64_t end) {
-    std::vector<float> kt(static_cast<size_t>(n * d)), p(static_cast<size_t>(n * n));
+    std::vector<float> kt(static_cast<size_t>(n * d)), qb(static_cast<size_t>(n * d)), p(static_cast<size_t>(n * n));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t w = item / heads, h = item % heads;
       const float* b = bias + h * n * n;
       const float* m = mask ? mask + (w % nw) * n * n : nullptr;
 #ifdef SYNCLAP_WA_X86
       if (vec) {
-        avx2::item64(qkv, b, m, heads, d, w, h, kt.data(), p.data(), ctx);
+        avx2::item64(qkv, b, m, heads, d, w, h, kt.data(), qb.data(), p.data(), ctx);
         continue;
       }
 #endif
