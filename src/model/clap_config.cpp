@@ -145,7 +145,7 @@ json ClapConfig::to_json() const {
 
   json a = audio_json.is_object() ? audio_json : json::object();
   a["model_type"] = audio_model_type;
-  a["hidden_size"] = audio_hidden_size;
+  if (a.contains("hidden_size") || audio_model_type == "clap_audio_model") a["hidden_size"] = audio_hidden_size;
   a["enable_fusion"] = enable_fusion;
   a["projection_dim"] = projection_dim;
   a["projection_hidden_act"] = projection_hidden_act;

@@ -44,7 +44,9 @@ struct ClapConfig {
   TextConfig text;
   nlohmann::json audio_json = nlohmann::json::object();  // HF-shaped audio_config, parsed by the tower
   std::string audio_model_type = "clap_audio_model";
-  int64_t audio_hidden_size = 768;  // the audio tower's pooled width = audio projection input
+  // The audio tower's pooled width (= audio projection input): audio_config.hidden_size; ClapModel sets it
+  // from the tower it builds (towers with other defaults, e.g. cnn_audio, report their own).
+  int64_t audio_hidden_size = 768;
   bool enable_fusion = false;
   // Both projection heads (HF's ClapConfig copies these into both tower configs, overriding theirs).
   int64_t projection_dim = 512;

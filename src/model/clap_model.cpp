@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "model/cnn_tower.h"
 #include "model/htsat_tower.h"
 #include "model/roberta.h"
 #include "model/small_text.h"
@@ -18,6 +19,7 @@ std::shared_ptr<TextTower> make_text_tower(const TextConfig& config) {
 std::shared_ptr<AudioTower> make_audio_tower(const ClapConfig& config) {
   if (config.audio_model_type == "clap_audio_model" || config.audio_model_type == "htsat")
     return std::make_shared<HtsatAudioTower>(config);
+  if (config.audio_model_type == "cnn_audio") return std::make_shared<CnnAudioTower>(config);
   throw Error("model config: unknown audio_config.model_type '" + config.audio_model_type + "'");
 }
 
@@ -35,6 +37,7 @@ ClapModelImpl::ClapModelImpl(const ClapConfig& config) : config_(config) {
       "text_projection",
       ProjectionHead(text_model->hidden_size(), config_.projection_dim, config_.projection_hidden_act));
   audio_model = register_module("audio_model", make_audio_tower(config_));
+  config_.audio_hidden_size = audio_model->hidden_size();  // the tower's own setting is authoritative
   audio_projection = register_module(
       "audio_projection",
       ProjectionHead(audio_model->hidden_size(), config_.projection_dim, config_.projection_hidden_act));
