@@ -37,7 +37,7 @@ int64_t peak_rss_bytes() {
 }
 
 Progress::Progress(std::string label, int64_t total, bool enabled)
-    : label_(std::move(label)), total_(total), start_(now_seconds()), enabled_(enabled),
+    : label_(std::move(label)), total_(total), start_(now_seconds()), last_draw_(start_), enabled_(enabled),
       tty_(::isatty(2) != 0) {}
 
 Progress::~Progress() {
