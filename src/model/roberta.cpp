@@ -58,19 +58,23 @@ RobertaLayerImpl::RobertaLayerImpl(const TextConfig& c)
 }
 
 torch::Tensor RobertaLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& additive_mask) {
-  const int64_t B = x.size(0), L = x.size(1);
-  auto split = [&](const torch::Tensor& t) { return t.view({B, L, heads_, head_dim_}).transpose(1, 2); };
-  auto q = split(query->forward(x));
-  auto k = split(key->forward(x));
-  auto v = split(value->forward(x));
+  // The dense layers run on [B*L, H] rows (one GEMM each, bias fused); heads are made contiguous once
+  // so the batched score and context products need no hidden copies.
+  const int64_t B = x.size(0), L = x.size(1), H = x.size(2);
+  const auto x2 = x.reshape({B * L, H});
+  auto heads = [&](const torch::Tensor& t) { return t.view({B, L, heads_, head_dim_}).transpose(1, 2).contiguous(); };
+  auto q = heads(query->forward(x2));
+  auto k = heads(key->forward(x2));
+  auto v = heads(value->forward(x2));
   auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(head_dim_));
   if (additive_mask.defined()) scores = scores + additive_mask;
   auto probs = torch::softmax(scores, -1);
   probs = torch::dropout(probs, attn_dropout_, is_training());
-  auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({B, L, heads_ * head_dim_});
-  auto a = attn_norm->forward(torch::dropout(attn_out->forward(ctx), hidden_dropout_, is_training()) + x);
+  auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({B * L, heads_ * head_dim_});
+  auto a = attn_norm->forward(torch::dropout(attn_out->forward(ctx), hidden_dropout_, is_training()) + x2);
   auto f = hf_activation(act_, intermediate->forward(a));
-  return output_norm->forward(torch::dropout(output->forward(f), hidden_dropout_, is_training()) + a);
+  auto o = output_norm->forward(torch::dropout(output->forward(f), hidden_dropout_, is_training()) + a);
+  return o.view({B, L, H});
 }
 
 RobertaTextModel::RobertaTextModel(const TextConfig& c) : config_(c) {

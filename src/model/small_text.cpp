@@ -35,16 +35,18 @@ SmallTextBlockImpl::SmallTextBlockImpl(const TextConfig& c)
 }
 
 torch::Tensor SmallTextBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& additive_mask) {
-  const int64_t B = x.size(0), L = x.size(1);
-  auto parts = qkv->forward(norm1->forward(x)).view({B, L, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4});
+  const int64_t B = x.size(0), L = x.size(1), H = x.size(2);
+  const auto x2 = x.reshape({B * L, H});
+  auto parts =
+      qkv->forward(norm1->forward(x2)).view({B, L, 3, heads_, head_dim_}).permute({2, 0, 3, 1, 4}).contiguous();
   auto q = parts[0], k = parts[1], v = parts[2];
   auto scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(double(head_dim_));
   if (additive_mask.defined()) scores = scores + additive_mask;
   auto probs = torch::dropout(torch::softmax(scores, -1), attn_dropout_, is_training());
-  auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({B, L, heads_ * head_dim_});
-  auto h = x + torch::dropout(proj->forward(ctx), dropout_, is_training());
+  auto ctx = torch::matmul(probs, v).transpose(1, 2).reshape({B * L, heads_ * head_dim_});
+  auto h = x2 + torch::dropout(proj->forward(ctx), dropout_, is_training());
   auto f = fc2->forward(hf_activation(act_, fc1->forward(norm2->forward(h))));
-  return h + torch::dropout(f, dropout_, is_training());
+  return (h + torch::dropout(f, dropout_, is_training())).view({B, L, H});
 }
 
 SmallTextModel::SmallTextModel(const TextConfig& c) : config_(c) {
