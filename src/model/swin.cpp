@@ -162,6 +162,8 @@ SwinBlockImpl::SwinBlockImpl(const SwinBlockOptions& o) : o_(o), ws_(o.window_si
   const auto hidden = static_cast<int64_t>(o.mlp_ratio * static_cast<double>(o.dim));
   intermediate = register_module("intermediate", DenseHolder(o.dim, hidden));
   output = register_module("output", DenseHolder(hidden, o.dim));
+  // The float32 CPU shift mask is built now, so that concurrent forward calls on the CPU only read the module.
+  if (shift_ > 0) shift_mask(torch::empty({0}, torch::kFloat));
   if (has_window_order()) {
     // Window position p = ((wy * nWx + wx) * ws + iy) * ws + ix shows the shifted grid cell (wy*ws+iy, wx*ws+ix),
     // i.e. token ((r + shift) % H, (c + shift) % W) of the unshifted grid (the cyclic shift rolls by -shift).

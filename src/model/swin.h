@@ -5,6 +5,12 @@
 //                                          attention.output.dense, layernorm_after, intermediate.dense, output.dense)
 //   SwinStage    = ClapAudioStage        (blocks.N, downsample)
 //   PatchMerging = ClapAudioPatchMerging (reduction, norm)
+// Implementation notes: blocks keep their tokens in "window order" (each shifted window = 64 consecutive rows),
+// so the cyclic shift and window partition cost one gather per block instead of roll + permute copies both ways;
+// q, k and v come from one GEMM; without autograd on the CPU the attention itself runs in a fused kernel
+// (window_attention_cpu.h). The HF formulation (pad, roll, partition) remains as forward_general(), used for grids
+// that need padding and compared with the fast path in the tests. Forward calls on the CPU do not modify the
+// module (safe to run concurrently).
 // Internal header (LibTorch types).
 #pragma once
 #include <torch/torch.h>
