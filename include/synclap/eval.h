@@ -11,6 +11,7 @@
 //   Provenance   Provenance                                          what produced a result
 //   Pictures     confusion_svg(), write_png_rgb(), heatmap_rgb()
 #pragma once
+#include "synclap/image.h"
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -220,7 +221,6 @@ std::string confusion_svg(const std::vector<int64_t>& confusion, const std::vect
 std::vector<uint8_t> confusion_rgb(const std::vector<int64_t>& confusion, int64_t classes, int cell_px,
                                    int* width, int* height);
 // Writes an 8-bit RGB PNG (no zlib needed: stored deflate blocks), atomically.
-void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int width, int height);
-std::string png_rgb_bytes(const std::vector<uint8_t>& rgb, int width, int height);
+// write_png_rgb() and png_rgb_bytes() are in synclap/image.h.
 
 }  // namespace synclap

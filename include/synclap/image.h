@@ -11,6 +11,10 @@ namespace synclap {
 void write_png_indexed(const std::string& path, int width, int height, const std::vector<uint8_t>& pixels,
                        const std::vector<uint8_t>& palette_rgb);
 
+// An 8-bit RGB PNG of width*height*3 bytes (row-major, top row first), as bytes or written atomically.
+std::string png_rgb_bytes(const std::vector<uint8_t>& rgb, int width, int height);
+void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int width, int height);
+
 // A spectrogram picture of row-major [frames][bins] values (e.g. log-mel dB): time left to right,
 // low bins at the bottom, the top `range_db` below the maximum mapped through a perceptual colour map.
 // The image is resized to width x height (0 = frames and bins as they are).

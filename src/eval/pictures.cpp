@@ -1,5 +1,5 @@
-// Pictures for reports: a confusion matrix as SVG, or as an RGB image written as PNG by a tiny encoder
-// (stored deflate blocks, own CRC-32 and Adler-32, so no zlib is needed).
+// Pictures for reports: a confusion matrix as SVG, or as an RGB heat map (written as PNG by
+// synclap/image.h).
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -40,36 +40,6 @@ std::vector<double> row_fractions(const std::vector<int64_t>& m, int64_t C) {
     for (int64_t c = 0; c < C; ++c) f[size_t(r * C + c)] = sum ? double(m[size_t(r * C + c)]) / double(sum) : 0.0;
   }
   return f;
-}
-
-uint32_t crc32(const uint8_t* p, size_t n, uint32_t crc = 0) {
-  static uint32_t table[256];
-  static bool init = false;
-  if (!init) {
-    for (uint32_t i = 0; i < 256; ++i) {
-      uint32_t c = i;
-      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      table[i] = c;
-    }
-    init = true;
-  }
-  crc = ~crc;
-  for (size_t i = 0; i < n; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
-  return ~crc;
-}
-
-void put_be32(std::string& s, uint32_t v) {
-  s += char(v >> 24);
-  s += char(v >> 16);
-  s += char(v >> 8);
-  s += char(v);
-}
-
-void chunk(std::string& out, const char* type, const std::string& data) {
-  put_be32(out, uint32_t(data.size()));
-  std::string td = std::string(type, 4) + data;
-  out += td;
-  put_be32(out, crc32(reinterpret_cast<const uint8_t*>(td.data()), td.size()));
 }
 
 }  // namespace
@@ -134,53 +104,5 @@ std::vector<uint8_t> confusion_rgb(const std::vector<int64_t>& m, int64_t C, int
   return img;
 }
 
-std::string png_rgb_bytes(const std::vector<uint8_t>& rgb, int width, int height) {
-  if (width <= 0 || height <= 0 || rgb.size() != size_t(width) * height * 3) throw Error("png: bad image size");
-  // Raw scanlines, filter type 0.
-  std::string raw;
-  raw.reserve(size_t(height) * (size_t(width) * 3 + 1));
-  for (int y = 0; y < height; ++y) {
-    raw += char(0);
-    raw.append(reinterpret_cast<const char*>(rgb.data()) + size_t(y) * width * 3, size_t(width) * 3);
-  }
-  // zlib stream: header, stored blocks of <= 65535 bytes, Adler-32.
-  std::string z;
-  z += char(0x78);
-  z += char(0x01);
-  size_t pos = 0;
-  do {
-    const size_t n = std::min<size_t>(65535, raw.size() - pos);
-    const bool last = pos + n == raw.size();
-    z += char(last ? 1 : 0);
-    z += char(n & 0xFF);
-    z += char(n >> 8);
-    z += char(~n & 0xFF);
-    z += char((~n >> 8) & 0xFF);
-    z.append(raw, pos, n);
-    pos += n;
-  } while (pos < raw.size());
-  uint32_t a = 1, b = 0;
-  for (unsigned char ch : raw) {
-    a = (a + ch) % 65521;
-    b = (b + a) % 65521;
-  }
-  put_be32(z, (b << 16) | a);
-
-  std::string out("\x89PNG\r\n\x1a\n", 8);
-  std::string ihdr;
-  put_be32(ihdr, uint32_t(width));
-  put_be32(ihdr, uint32_t(height));
-  ihdr += char(8);  // bit depth
-  ihdr += char(2);  // colour type RGB
-  ihdr += std::string(3, '\0');
-  chunk(out, "IHDR", ihdr);
-  chunk(out, "IDAT", z);
-  chunk(out, "IEND", "");
-  return out;
-}
-
-void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int width, int height) {
-  write_file_atomic(path, png_rgb_bytes(rgb, width, height));
-}
 
 }  // namespace synclap

@@ -38,21 +38,23 @@ void chunk(std::string& out, const char* type, const std::string& data) {
 
 }  // namespace
 
-void write_png_indexed(const std::string& path, int width, int height, const std::vector<uint8_t>& pixels,
-                       const std::vector<uint8_t>& palette) {
-  if (width <= 0 || height <= 0 || pixels.size() != size_t(width) * size_t(height))
-    throw Error("write_png_indexed: pixel count does not match the size");
-  if (palette.empty() || palette.size() % 3 || palette.size() > 768) throw Error("write_png_indexed: bad palette");
+namespace {
+// PNG bytes for 8-bit rows of `channels` bytes per pixel: colour type 3 (palette) or 2 (RGB).
+// Stored (uncompressed) deflate blocks of at most 65535 bytes, so no zlib is needed.
+std::string encode_png(int width, int height, int color_type, int channels, const uint8_t* pixels,
+                       const std::vector<uint8_t>* palette) {
+  const size_t row = size_t(width) * size_t(channels);
   std::string raw;  // filter byte 0 + row
-  raw.reserve(size_t(height) * (size_t(width) + 1));
+  raw.reserve(size_t(height) * (row + 1));
   for (int y = 0; y < height; ++y) {
     raw += '\0';
-    raw.append(reinterpret_cast<const char*>(pixels.data()) + size_t(y) * size_t(width), size_t(width));
+    raw.append(reinterpret_cast<const char*>(pixels) + size_t(y) * row, row);
   }
   std::string z = "\x78\x01";  // zlib header, no compression
-  for (size_t pos = 0; pos < raw.size() || pos == 0;) {
+  size_t pos = 0;
+  do {
     const size_t n = std::min<size_t>(65535, raw.size() - pos);
-    const bool last = pos + n >= raw.size();
+    const bool last = pos + n == raw.size();
     z += char(last ? 1 : 0);
     z += char(n & 0xFF);
     z += char(n >> 8);
@@ -60,26 +62,43 @@ void write_png_indexed(const std::string& path, int width, int height, const std
     z += char((~n >> 8) & 0xFF);
     z.append(raw, pos, n);
     pos += n;
-    if (last) break;
-  }
+  } while (pos < raw.size());
   uint32_t a = 1, b = 0;
   for (unsigned char c : raw) {
     a = (a + c) % 65521;
     b = (b + a) % 65521;
   }
   put32(z, (b << 16) | a);
-  std::string png = "\x89PNG\r\n\x1a\n";
+  std::string png("\x89PNG\r\n\x1a\n", 8);
   std::string ihdr;
   put32(ihdr, uint32_t(width));
   put32(ihdr, uint32_t(height));
   ihdr += char(8);  // bit depth
-  ihdr += char(3);  // palette
+  ihdr += char(color_type);
   ihdr += std::string(3, '\0');
   chunk(png, "IHDR", ihdr);
-  chunk(png, "PLTE", std::string(palette.begin(), palette.end()));
+  if (palette) chunk(png, "PLTE", std::string(palette->begin(), palette->end()));
   chunk(png, "IDAT", z);
   chunk(png, "IEND", "");
-  write_file_atomic(path, png);
+  return png;
+}
+}  // namespace
+
+void write_png_indexed(const std::string& path, int width, int height, const std::vector<uint8_t>& pixels,
+                       const std::vector<uint8_t>& palette) {
+  if (width <= 0 || height <= 0 || pixels.size() != size_t(width) * size_t(height))
+    throw Error("write_png_indexed: pixel count does not match the size");
+  if (palette.empty() || palette.size() % 3 || palette.size() > 768) throw Error("write_png_indexed: bad palette");
+  write_file_atomic(path, encode_png(width, height, 3, 1, pixels.data(), &palette));
+}
+
+std::string png_rgb_bytes(const std::vector<uint8_t>& rgb, int width, int height) {
+  if (width <= 0 || height <= 0 || rgb.size() != size_t(width) * size_t(height) * 3) throw Error("png: bad image size");
+  return encode_png(width, height, 2, 3, rgb.data(), nullptr);
+}
+
+void write_png_rgb(const std::string& path, const std::vector<uint8_t>& rgb, int width, int height) {
+  write_file_atomic(path, png_rgb_bytes(rgb, width, height));
 }
 
 void write_spectrogram_png(const std::string& path, const std::vector<float>& v, int frames, int bins, int width,
