@@ -1,0 +1,105 @@
+// synclap: training data — the items of a dataset (directory with manifest.jsonl, or webdataset tar
+// shards), and a loader that turns them into batches of features + captions with worker threads, a
+// feature cache, on-the-fly audio and caption augmentation, and a deterministic, resumable order.
+// Internal header (LibTorch types).
+//
+// Order: epoch e visits the items in a permutation drawn from (seed, e). With world_size W each global
+// batch of batch_size * W items is cut into W slices; rank r gets slice r. A random caption per clip per
+// epoch, the augmentation draws and the random crops all come from (seed, e, item index), so the batches
+// of a given (epoch, batch index) are the same whatever the thread count, and `start_epoch(e, k)` resumes
+// exactly at batch k.
+#pragma once
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "synclap/frontend.h"
+
+namespace synclap {
+
+struct TrainItem {
+  std::string id;                     // manifest "id" (or the tar member's key)
+  std::string audio;                  // resolved path of the audio file (or "TAR::member" for shards)
+  std::vector<std::string> captions;  // at least one
+  nlohmann::json labels = nlohmann::json::object();
+  std::string split;                  // train | val | test | heldout | "" (unknown)
+  double duration = 0;                // seconds (0 = unknown)
+};
+
+// `source`: a dataset directory (DIR/manifest.jsonl; fields as synclap's synth/import write them, also
+// audio|path|file, caption|text) or a directory of / path to webdataset .tar shards (NNNNNN.<audio ext> +
+// NNNNNN.json with "text" (string or list), optional "labels", "split"). `split`: keep only items of that
+// split ("" = all). Items without a caption are skipped with a warning. Throws FileError naming the file
+// for an unreadable or malformed source.
+std::vector<TrainItem> read_train_items(const std::string& source, const std::string& split = "");
+
+struct CaptionAugment {
+  double prob = 0.0;        // chance that a caption is augmented (per item per epoch)
+  double word_drop = 0.1;   // chance to drop each non-essential word when augmented
+  bool shuffle_phrases = true;  // shuffle comma-separated phrases when augmented
+  bool lowercase = true;    // lower-case when augmented
+};
+// Deterministic for `seed`; never returns an empty string (falls back to the input).
+std::string augment_caption(const std::string& caption, uint64_t seed, const CaptionAugment& options);
+
+struct LoaderOptions {
+  PreprocessContract contract;  // how features are made (its truncation/padding; RandTrunc/Fusion drawn per item)
+  int batch_size = 32;          // per rank
+  int rank = 0, world_size = 1;
+  uint64_t seed = 0;
+  bool shuffle = true;
+  bool drop_last = true;        // a last incomplete global batch is dropped (training); false for validation
+  int workers = 2;              // decoding / augmentation / feature threads
+  int prefetch = 2;             // batches prepared ahead
+  std::string cache_dir;        // on-disk feature cache ("" = none); shared across runs, keyed by file + contract
+  int64_t memory_cache_mb = 2048;  // features kept in memory (0 = none)
+  std::string audio_augment;    // AugmentChain JSON applied on the fly ("" = none)
+  double audio_augment_prob = 0.0;  // chance per item per epoch that the chain is applied
+  CaptionAugment caption_augment;
+  bool random_caption = true;   // a random caption per clip per epoch (false: always the first)
+  bool progress = false;        // report cache filling on stderr
+};
+
+struct Batch {
+  int64_t epoch = 0, index = 0;       // which batch of which epoch
+  torch::Tensor features;             // [B, C, frames, n_mels] float32
+  torch::Tensor is_longer;            // [B] bool
+  std::vector<std::string> captions;  // B, chosen and augmented
+  std::vector<int64_t> items;         // B indices into the loader's items
+};
+
+struct LoaderStats {
+  int64_t cache_hits = 0, cache_misses = 0, decoded = 0, augmented = 0;
+  std::vector<std::string> bad_items;  // "path: reason", each once
+};
+
+class Loader {
+ public:
+  Loader(std::vector<TrainItem> items, LoaderOptions options);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  const std::vector<TrainItem>& items() const;
+  const LoaderOptions& options() const;
+  // Batches of this rank per epoch.
+  int64_t batches_per_epoch() const;
+  // Starts (or restarts) the pipeline at batch `first_batch` of `epoch`.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  // The next batch of the epoch; false when the epoch is over. Always batch_size items (except a last
+  // batch with drop_last = false): an item that cannot be decoded is reported once (stderr + stats),
+  // never used again, and replaced by a deterministic substitute, so every rank keeps the same batch size.
+  bool next(Batch& out);
+  LoaderStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace synclap

@@ -1,0 +1,66 @@
+// synclap: data-parallel training across processes with torch's c10d (ProcessGroupGloo on CPU; NCCL
+// when built with CUDA and running on GPUs).
+//
+// Rendezvous: "file:///shared/path" (c10d FileStore; also works across machines on a shared file system)
+// or "tcp://HOST:PORT" (c10d TCPStore; rank 0 listens). Every rank must pass the same init and world size.
+//
+// Gradients: the trainer's loss on each rank covers only that rank's rows of the global similarity matrix,
+// and the embeddings are gathered *with* gradient (backward = sum over ranks of the gathered gradient,
+// sliced), so the per-rank gradients SUM to the gradient of the single-process loss on the global batch:
+// all_reduce_sum() of the gradients, with no division, reproduces one process exactly.
+// Internal header (LibTorch types).
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace synclap {
+
+struct DistOptions {
+  int rank = 0;
+  int world_size = 1;
+  std::string init;          // "file://PATH" or "tcp://HOST:PORT"
+  std::string backend = "auto";  // auto | gloo | nccl
+  double timeout_s = 600;
+};
+
+// True when this build has c10d Gloo (SYNCLAP_HAVE_GLOO).
+bool distributed_available();
+
+class Distributed {
+ public:
+  // Joins the group (blocks until every rank has joined or the timeout passes). Throws Error when the
+  // build has no c10d backend or the rendezvous fails (naming the init address).
+  explicit Distributed(const DistOptions& options);
+  ~Distributed();
+  Distributed(const Distributed&) = delete;
+  Distributed& operator=(const Distributed&) = delete;
+
+  int rank() const;
+  int world_size() const;
+
+  // In-place sum over ranks (e.g. every parameter's gradient; undefined tensors are skipped, the defined
+  // ones flattened into a few large buffers).
+  void all_reduce_sum(const std::vector<torch::Tensor>& tensors);
+  double all_reduce_sum(double value);
+  // [world_size * B, ...] = the ranks' `local` tensors concatenated in rank order. Differentiable:
+  // the backward pass sums the incoming gradient over ranks and returns this rank's slice. Every rank
+  // must pass the same shape.
+  torch::Tensor all_gather_with_grad(const torch::Tensor& local);
+  // Copies rank `root`'s values into every rank's tensors (in place).
+  void broadcast(const std::vector<torch::Tensor>& tensors, int root = 0);
+  void barrier();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Runs `argv` (a synclap command line) as `nproc` local worker processes, appending
+// "--rank I --world-size N --dist-init file://<store>" to each; forwards SIGINT/SIGTERM to them; waits and
+// returns the first non-zero exit status (0 when all succeed). Output of rank > 0 is prefixed "[rank I] ".
+int launch_local_workers(const std::vector<std::string>& argv, int nproc, const std::string& store_path);
+
+}  // namespace synclap
