@@ -47,13 +47,19 @@ class LoraAdapters {
   std::vector<torch::Tensor> parameters() const;
   std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const;  // "<module>.lora_A" ...
   int64_t num_parameters() const;
+  double scale() const;  // alpha / rank
+  // Moves A and B to `device` in place (same tensor objects, so an optimizer built on parameters() stays
+  // valid). The model itself must be moved by its owner; apply() checks that both sides agree.
+  void to(const torch::Device& device);
 
   void apply();    // before a forward pass (training or inference with un-merged adapters)
   void restore();  // the plain base weights again
   void merge();    // W += s B A (no grad), then restore(); the adapters are zeroed afterwards (B = 0)
 
   void save(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;  // atomic
-  // Loads adapters saved by save() onto `model` (same targets); throws FileError naming the file.
+  // The file's metadata "synclap_lora" holds {"rank","alpha","targets","modules"} as JSON; `metadata` adds
+  // more string entries. Loads adapters saved by save() onto `model`: the targets are resolved again and
+  // must give exactly the saved tensors (names and shapes); otherwise FileError naming the file.
   static LoraAdapters load(ClapModelImpl& model, const std::string& path);
 
  private:
