@@ -53,8 +53,9 @@ class Distributed {
   void broadcast(const std::vector<torch::Tensor>& tensors, int root = 0);
   void barrier();
 
+  struct Impl;  // opaque (public only so that the autograd function in the .cpp can reach it)
+
  private:
-  struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
