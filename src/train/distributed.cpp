@@ -215,6 +215,17 @@ double Distributed::all_reduce_sum(double value) {
   return t.to(torch::kCPU).item<double>();
 }
 
+void Distributed::all_reduce_gradients(const std::vector<torch::Tensor>& params) {
+  std::vector<torch::Tensor> grads;
+  for (const auto& p0 : params) {
+    if (!p0.defined() || !p0.requires_grad()) continue;
+    auto& p = const_cast<torch::Tensor&>(p0);
+    if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+    grads.push_back(p.grad());
+  }
+  all_reduce_sum(grads);
+}
+
 namespace {
 
 // forward: all-gather along dim 0; backward: the incoming gradient summed over ranks, this rank's rows.
@@ -283,6 +294,7 @@ int Distributed::rank() const { return 0; }
 int Distributed::world_size() const { return 1; }
 void Distributed::all_reduce_sum(const std::vector<torch::Tensor>&) {}
 double Distributed::all_reduce_sum(double value) { return value; }
+void Distributed::all_reduce_gradients(const std::vector<torch::Tensor>&) {}
 torch::Tensor Distributed::all_gather_with_grad(const torch::Tensor& local) { return local; }
 void Distributed::broadcast(const std::vector<torch::Tensor>&, int) {}
 void Distributed::barrier() {}

@@ -45,6 +45,10 @@ class Distributed {
   // ones flattened into a few large buffers).
   void all_reduce_sum(const std::vector<torch::Tensor>& tensors);
   double all_reduce_sum(double value);
+  // Sums the gradients of `params` over ranks (no division). A parameter that requires grad but got no
+  // gradient on this rank (e.g. a branch this rank's batch never used) gets a zero gradient first, so every
+  // rank reduces the same buffers. Parameters that do not require grad are skipped.
+  void all_reduce_gradients(const std::vector<torch::Tensor>& params);
   // [world_size * B, ...] = the ranks' `local` tensors concatenated in rank order. Differentiable:
   // the backward pass sums the incoming gradient over ranks and returns this rank's slice. Every rank
   // must pass the same shape.

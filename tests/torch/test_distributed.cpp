@@ -181,10 +181,15 @@ TEST(Distributed, GatheredContrastiveGradientsSumToSingleProcess) {
     gathered[rank] = {a.detach().clone(), t.detach().clone()};
     auto l = contrastive_rows(a, t, m.log_scale, rank * per_rank, per_rank);
     l.backward();
+    for (const auto& p : m.params()) local_grads[rank].push_back(p.grad().clone());
+    // A parameter with no gradient on one rank only: all_reduce_gradients zero-fills it on that rank.
+    auto extra = torch::full({3}, 1.0 + rank).set_requires_grad(true);
+    if (rank == 0) extra.mutable_grad() = torch::full({3}, 5.0);
+    auto params = m.params();
+    params.push_back(extra);
+    d.all_reduce_gradients(params);
     std::vector<torch::Tensor> g;
-    for (const auto& p : m.params()) g.push_back(p.grad().clone());
-    for (const auto& x : g) local_grads[rank].push_back(x.clone());
-    d.all_reduce_sum(g);
+    for (const auto& p : params) g.push_back(p.grad());
     grads[rank] = g;
     losses[rank] = d.all_reduce_sum(l.item<double>());
   });
@@ -194,7 +199,8 @@ TEST(Distributed, GatheredContrastiveGradientsSumToSingleProcess) {
     EXPECT_TRUE(torch::allclose(gathered[r][0], a_all.detach(), 1e-6, 1e-6)) << "rank " << r;
     EXPECT_TRUE(torch::allclose(gathered[r][1], t_all.detach(), 1e-6, 1e-6)) << "rank " << r;
     EXPECT_NEAR(losses[r], loss.item<double>(), 1e-5);
-    ASSERT_EQ(grads[r].size(), ref_grads.size());
+    ASSERT_EQ(grads[r].size(), ref_grads.size() + 1);
+    EXPECT_TRUE(torch::equal(grads[r].back(), torch::full({3}, 5.0))) << "rank " << r;
     for (size_t i = 0; i < ref_grads.size(); ++i) {
       const double diff = (grads[r][i] - ref_grads[i]).abs().max().item<double>();
       EXPECT_LT(diff, 1e-5) << "rank " << r << " parameter " << i;
