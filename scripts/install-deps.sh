@@ -19,6 +19,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   python3                             # tests: the stand-in external generator of SynthExternal.* writes a WAV
+  chromium curl                       # tests: the search web page end to end in headless Chromium (Search.WebE2E)
 )
 
 missing=()

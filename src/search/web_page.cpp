@@ -79,6 +79,7 @@ function show(data) {
     box.append(row);
   }
 }
+let searches = 0;
 async function run(request) {
   $("error").textContent = "";
   $("results").textContent = "searching\u2026";
@@ -86,6 +87,7 @@ async function run(request) {
     const res = await request;
     show(await res.json());
   } catch (e) { $("results").textContent = ""; $("error").textContent = String(e); }
+  $("results").dataset.done = String(++searches);
 }
 $("form").onsubmit = (e) => {
   e.preventDefault();
@@ -106,6 +108,20 @@ const drop = $("drop");
 ["dragleave", "drop"].forEach((t) => document.addEventListener(t, (e) => { e.preventDefault(); drop.classList.remove("over"); }));
 document.addEventListener("drop", (e) => { if (e.dataTransfer.files.length) searchFile(e.dataTransfer.files[0]); });
 $("file").onchange = (e) => { if (e.target.files.length) searchFile(e.target.files[0]); };
+// A query in the page's address runs at once: /?q=TEXT[&k=&tag=&path=] or /?similar=ID (links, tests).
+function fromAddress() {
+  const a = new URLSearchParams(location.search);
+  if (a.get("k")) $("k").value = a.get("k");
+  if (a.get("tag")) $("tag").value = a.get("tag");
+  if (a.get("path")) $("path").value = a.get("path");
+  if (a.get("similar")) {
+    run(fetch("/api/similar/" + encodeURIComponent(a.get("similar")) + "?" + params()));
+  } else if (a.get("q")) {
+    $("q").value = a.get("q");
+    $("form").requestSubmit();
+  }
+}
+fromAddress();
 fetch("/api/health").then((r) => r.json()).then((h) => {
   $("status").textContent = h.items + " items \u00b7 " + h.structure + " index" + (h.text ? "" : " \u00b7 text search unavailable");
   document.body.dataset.ready = "1";
