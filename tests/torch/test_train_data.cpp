@@ -452,3 +452,27 @@ TEST(TrainData, FeaturesEqualExtractorOutput) {
     EXPECT_EQ(row(b[0], i), reference_features(r.contract, items[size_t(item)].audio, s));
   }
 }
+
+TEST(TrainData, FusionContractFeatures) {
+  const auto items = read_train_items(make_dataset("td_fusion", 8));
+  LoaderOptions o = base_options(Truncation::Fusion);
+  o.contract.fusion = true;
+  o.contract.chunk_choice = ChunkChoice::Random;
+  o.batch_size = 8;
+  o.workers = 2;
+  Loader l(items, o);
+  for (int64_t e : {0, 1}) {
+    const auto b = run_epoch(l, e);
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(b[0].features.sizes(), (std::vector<int64_t>{8, 4, 101, 64}));
+    for (int i = 0; i < 8; ++i) {
+      const int64_t item = b[0].items[size_t(i)];
+      const LogMel ref = reference_mel(o.contract, items[size_t(item)].audio, uint32_t(data::derive_seed(o.seed, e, item, 4)));
+      EXPECT_EQ(row(b[0], i), ref.data) << "epoch " << e << " item " << item;
+      EXPECT_EQ(b[0].is_longer[i].item<bool>(), ref.is_longer);
+    }
+  }
+  // Short clips (4 of 8) come from the cache in epoch 1; long ones are re-cropped from memory.
+  EXPECT_EQ(l.stats().cache_hits, 4);
+  EXPECT_EQ(l.stats().decoded, 8);
+}
