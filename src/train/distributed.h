@@ -66,6 +66,15 @@ class Distributed {
 // Runs `argv` (a synclap command line) as `nproc` local worker processes, appending
 // "--rank I --world-size N --dist-init file://<store>" to each; forwards SIGINT/SIGTERM to them; waits and
 // returns the first non-zero exit status (0 when all succeed). Output of rank > 0 is prefixed "[rank I] ".
+// Details: argv[0] is the program (execv when it contains '/', else searched in PATH; "/proc/self/exe"
+// re-runs the current binary). Rank 0 inherits stdout/stderr; ranks > 0 write into pipes that a reader
+// thread copies line by line, prefixed, to this process's stdout/stderr respectively. `store_path` is
+// removed before the start (a stale FileStore breaks the rendezvous) and after the end. Workers run in their
+// own process groups (a terminal's Ctrl-C reaches only the launcher, which forwards it once) and get SIGTERM
+// if the launching thread dies (PR_SET_PDEATHSIG: call this from the main thread). The first worker that
+// fails makes the launcher SIGTERM the others (they would otherwise block in collectives until the timeout).
+// The status of a worker killed by a signal is 128 + signal; one that cannot be executed exits 127.
+// Throws Error for an empty argv, nproc < 1, or when fork/pipe fails.
 int launch_local_workers(const std::vector<std::string>& argv, int nproc, const std::string& store_path);
 
 }  // namespace synclap
