@@ -288,10 +288,13 @@ struct Loader::Impl {
       }
       {
         std::lock_guard<std::mutex> lock(mu);
-        if (err && !error) error = err;
-        auto& b = pending[slot.first];
-        b.slots[size_t(slot.second)] = std::move(r);
-        ++b.done;
+        if (err) {
+          if (!error) error = err;  // the batch never completes; next() rethrows when it gets there
+        } else {
+          auto& b = pending[slot.first];
+          b.slots[size_t(slot.second)] = std::move(r);
+          ++b.done;
+        }
       }
       cv_done.notify_all();
     }
@@ -387,8 +390,9 @@ bool Loader::next(Batch& out) {
       lock.lock();
       pb.done = pos.size();
     } else {
-      m.cv_done.wait(lock, [&] { return m.error || m.pending[index].done == m.pending[index].slots.size(); });
-      if (m.error) std::rethrow_exception(m.error);
+      auto& pb = m.pending[index];
+      m.cv_done.wait(lock, [&] { return m.error || pb.done == pb.slots.size(); });
+      if (pb.done != pb.slots.size()) std::rethrow_exception(m.error);
     }
     b = std::move(m.pending[index]);
     m.pending.erase(index);

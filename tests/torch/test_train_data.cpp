@@ -476,3 +476,21 @@ TEST(TrainData, FusionContractFeatures) {
   EXPECT_EQ(l.stats().cache_hits, 4);
   EXPECT_EQ(l.stats().decoded, 8);
 }
+
+TEST(TrainData, NoUsableItemIsAnError) {
+  const auto items = read_train_items(make_dataset("td_allbad", 3, {0, 1, 2}));
+  LoaderOptions o = base_options();
+  o.batch_size = 1;
+  for (int workers : {0, 2}) {
+    o.workers = workers;
+    testing::internal::CaptureStderr();
+    {
+      Loader l(items, o);
+      l.start_epoch(0);
+      Batch b;
+      EXPECT_THROW(l.next(b), Error);
+      EXPECT_EQ(l.stats().bad_items.size(), 3u);
+    }
+    testing::internal::GetCapturedStderr();
+  }
+}
