@@ -18,8 +18,8 @@ namespace fs = std::filesystem;
 
 namespace synclap::cli {
 
-LoadedModel load_model(const std::string& path, const std::string& tokenizer_dir, const Context& ctx) {
-  ModelOptions mo;
+LoadedModel load_model(const std::string& path, const std::string& tokenizer_dir, const Context& ctx,
+                       ModelOptions mo) {
   mo.threads = ctx.threads;
   LoadedModel m{path, Model::load(path, mo), ""};
   std::vector<std::string> candidates;
@@ -59,34 +59,57 @@ std::vector<std::string> list_audio_files(const std::string& dir) {
 }
 
 Embeddings embed_audio_files(const LoadedModel& m, const std::vector<std::string>& files, const Context& ctx,
-                             std::vector<size_t>* kept, const std::string& label) {
-  const PreprocessContract& contract = m.model.contract();
+                             std::vector<size_t>* kept, const std::string& label,
+                             const PreprocessContract* contract_override, std::vector<int>* windows,
+                             std::vector<double>* durations) {
+  const PreprocessContract& contract = contract_override ? *contract_override : m.model.contract();
   FeatureExtractor fe(contract);
   DecodeOptions dopt;
   dopt.target_rate = contract.sample_rate;
   dopt.int16_roundtrip = contract.int16_roundtrip;
   kept->clear();
+  if (windows) windows->clear();
+  if (durations) durations->clear();
   Embeddings all;
   Progress progress(label, int64_t(files.size()), !ctx.quiet);
   // Chunks of clips: decode + features + embed, so memory stays bounded.
   const size_t chunk = 32;
   NumpyRandom rng(contract.seed);
   for (size_t start = 0; start < files.size(); start += chunk) {
+    // Decode the chunk's files in parallel; failures are reported in file order and skipped.
+    const size_t end = std::min(files.size(), start + chunk);
+    std::vector<std::vector<float>> decoded(end - start);
+    std::vector<std::string> errors(end - start);
+    parallel_for(
+        int64_t(end - start),
+        [&](int64_t k) {
+          try {
+            decoded[size_t(k)] = load_audio(files[start + size_t(k)], dopt).samples;
+          } catch (const std::exception& e) {
+            errors[size_t(k)] = e.what();
+            if (errors[size_t(k)].empty()) errors[size_t(k)] = files[start + size_t(k)] + ": cannot decode";
+          }
+        },
+        ctx.threads);
     std::vector<std::vector<float>> waves;
     std::vector<size_t> idx;
-    for (size_t i = start; i < std::min(files.size(), start + chunk); ++i) {
-      try {
-        waves.push_back(load_audio(files[i], dopt).samples);
-        idx.push_back(i);
-      } catch (const std::exception& e) {
-        std::cerr << "synclap: " << e.what() << " (skipped)" << std::endl;
+    for (size_t k = 0; k < decoded.size(); ++k) {
+      if (!errors[k].empty()) {
+        std::cerr << "synclap: " << errors[k] << " (skipped)" << std::endl;
+        continue;
       }
+      waves.push_back(std::move(decoded[k]));
+      idx.push_back(start + k);
     }
     if (!waves.empty()) {
       std::vector<const std::vector<float>*> ptrs;
       for (const auto& w : waves) ptrs.push_back(&w);
       const std::vector<LogMel> mels = fe.extract_batch(ptrs, &rng, ctx.threads);
       const Embeddings e = m.model.embed_audio(mels);
+      for (size_t k = 0; k < mels.size(); ++k) {
+        if (windows) windows->push_back(mels[k].windows);
+        if (durations) durations->push_back(double(waves[k].size()) / contract.sample_rate);
+      }
       if (all.dim == 0) all.dim = e.dim;
       all.rows += e.rows;
       all.data.insert(all.data.end(), e.data.begin(), e.data.end());
@@ -99,12 +122,56 @@ Embeddings embed_audio_files(const LoadedModel& m, const std::vector<std::string
   return all;
 }
 
-Embeddings embed_texts(LoadedModel& m, const std::vector<std::string>& texts, const Context& ctx) {
-  (void)ctx;
+Embeddings embed_texts(LoadedModel& m, const std::vector<std::string>& texts, const Context& ctx,
+                       const std::string& label) {
   if (m.tokenizer_dir.empty())
     throw FileError(m.path, "no tokenizer (vocab.json + merges.txt) beside the checkpoint; give --tokenizer DIR");
   const int max_len = int(m.model.info().max_text_tokens > 0 ? m.model.info().max_text_tokens : 77);
-  return m.model.embed_text(tokenize_texts(m.tokenizer_dir, texts, max_len));
+  const auto ids = tokenize_texts(m.tokenizer_dir, texts, max_len);
+  // Chunks of a few model batches: the model sorts each chunk by length, so little is lost to padding.
+  const size_t chunk = 512;
+  if (ids.size() <= chunk) return m.model.embed_text(ids);
+  Embeddings all;
+  Progress progress(label, int64_t(ids.size()), !ctx.quiet);
+  for (size_t start = 0; start < ids.size(); start += chunk) {
+    const std::vector<std::vector<int64_t>> part(ids.begin() + start, ids.begin() + std::min(ids.size(), start + chunk));
+    const Embeddings e = m.model.embed_text(part);
+    all.dim = e.dim;
+    all.rows += e.rows;
+    all.data.insert(all.data.end(), e.data.begin(), e.data.end());
+    progress.add(int64_t(part.size()));
+  }
+  progress.finish();
+  return all;
+}
+
+std::vector<std::string> expand_audio_args(const std::vector<std::string>& args, bool recursive) {
+  static const std::vector<std::string> exts = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif"};
+  std::vector<std::string> out;
+  for (const auto& a : args) {
+    std::error_code ec;
+    if (!fs::is_directory(a, ec)) {
+      out.push_back(a);  // a missing or unreadable file is reported (and skipped) when it is decoded
+      continue;
+    }
+    if (!recursive) {
+      const auto files = list_audio_files(a);
+      out.insert(out.end(), files.begin(), files.end());
+      continue;
+    }
+    std::vector<std::string> found;
+    for (auto it = fs::recursive_directory_iterator(a, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file(ec)) continue;
+      std::string ext = it->path().extension().string();
+      std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+      if (std::find(exts.begin(), exts.end(), ext) != exts.end()) found.push_back(it->path().string());
+    }
+    if (found.empty()) throw FileError(a, "no audio files (.wav .flac .mp3 .ogg .opus .aiff)");
+    std::sort(found.begin(), found.end());
+    out.insert(out.end(), found.begin(), found.end());
+  }
+  return out;
 }
 
 std::vector<ManifestItem> read_manifest(const std::string& dir) {

@@ -20,14 +20,26 @@ struct LoadedModel {
 };
 
 // Loads CKPT. The tokenizer (vocab.json + merges.txt) is looked for in --tokenizer DIR, else in the
-// checkpoint directory, else beside the checkpoint file.
-LoadedModel load_model(const std::string& path, const std::string& tokenizer_dir, const Context& ctx);
+// checkpoint directory, else beside the checkpoint file. `options` gives batch sizes / device; its thread
+// count is taken from ctx.threads (--threads).
+LoadedModel load_model(const std::string& path, const std::string& tokenizer_dir, const Context& ctx,
+                       ModelOptions options = {});
 
-// Decodes, prepares (the model's contract) and embeds audio files. Files that fail are reported on stderr and
-// left out; `kept` receives the indices (into files) of the embedded ones.
+// Decodes, prepares (the model's contract, or `contract` when given: e.g. the model's with
+// Truncation::Windows) and embeds audio files. Files that fail are reported on stderr and left out; `kept`
+// receives the indices (into files) of the embedded ones, `windows` (if given) the number of model windows
+// averaged for each of them, `durations` (if given) their decoded length in seconds.
 Embeddings embed_audio_files(const LoadedModel& m, const std::vector<std::string>& files, const Context& ctx,
-                             std::vector<size_t>* kept, const std::string& label = "embedding audio");
-Embeddings embed_texts(LoadedModel& m, const std::vector<std::string>& texts, const Context& ctx);
+                             std::vector<size_t>* kept, const std::string& label = "embedding audio",
+                             const PreprocessContract* contract = nullptr, std::vector<int>* windows = nullptr,
+                             std::vector<double>* durations = nullptr);
+// Tokenizes (the model's max length) and embeds texts, in chunks with a progress line.
+Embeddings embed_texts(LoadedModel& m, const std::vector<std::string>& texts, const Context& ctx,
+                       const std::string& label = "embedding texts");
+
+// Audio files named on the command line: files as given, directories expanded (audio files directly inside,
+// sorted; recursively when `recursive`). A directory without audio files is an error.
+std::vector<std::string> expand_audio_args(const std::vector<std::string>& args, bool recursive = false);
 
 // Audio files directly inside `dir` (by extension), sorted.
 std::vector<std::string> list_audio_files(const std::string& dir);

@@ -1,0 +1,314 @@
+// End-to-end checks of `synclap embed` and `synclap classify` on the golden tiny unfused model (random
+// weights, 32-d joint space) with the 800-token test vocabulary: what the commands write equals what the
+// library computes directly (Model::embed_audio / embed_text / logits_per_audio), rows are unit vectors, the
+// same file gives the same row, bad files are skipped, probabilities sum to 1.
+// The synclap binary is found beside the tests' build folder (or $SYNCLAP_BIN); the tests skip without it.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "synclap/audio.h"
+#include "synclap/model.h"
+#include "synclap/npy.h"
+#include "synclap/safetensors.h"
+#include "synclap/tokenizer.h"
+#include "synclap/util.h"
+#include "test_support.h"
+
+using namespace synclap;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string synclap_bin() {
+  if (const char* e = std::getenv("SYNCLAP_BIN")) return e;
+  return (fs::path(SYNCLAP_TEST_BINARY_DIR) / ".." / "synclap").string();
+}
+
+std::string model_path() { return test::golden_dir() + "/tiny_unfused_weights.safetensors"; }
+std::string tokenizer_dir() { return std::string(SYNCLAP_SOURCE_DIR) + "/tests/data/tokenizer/trained"; }
+
+std::string q(const std::string& s) {
+  std::string o = "'";
+  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return o + "'";
+}
+
+// Runs the binary; returns the exit status, stdout in *out (stderr goes to a file, returned in *err).
+int run(const std::string& args, std::string* out, std::string* err, const std::string& dir) {
+  const std::string errfile = dir + "/stderr.txt";
+  const std::string cmd = q(synclap_bin()) + " " + args + " 2>" + q(errfile);
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return -1;
+  std::string o;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) o.append(buf, n);
+  const int st = pclose(p);
+  if (out) *out = o;
+  if (err) *err = read_file(errfile);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+struct Fixture {
+  std::string dir, tone, noise, copy, bad;
+};
+
+// A 3 s tone, a 12.5 s noise clip (longer than the 10 s window), a byte copy of the tone, a non-audio file.
+Fixture make_files(const std::string& name) {
+  Fixture f;
+  f.dir = test::temp_dir(name);
+  Waveform w;
+  w.sample_rate = 48000;
+  w.samples.resize(3 * 48000);
+  for (size_t i = 0; i < w.samples.size(); ++i) w.samples[i] = 0.3f * float(std::sin(2 * M_PI * 440.0 * i / 48000.0));
+  f.tone = f.dir + "/tone.wav";
+  write_audio(f.tone, w);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.f, 0.1f);
+  w.samples.resize(size_t(12.5 * 48000));
+  for (auto& v : w.samples) v = nd(rng);
+  f.noise = f.dir + "/noise.wav";
+  write_audio(f.noise, w);
+  f.copy = f.dir + "/tone_copy.wav";
+  fs::copy_file(f.tone, f.copy);
+  f.bad = f.dir + "/bad.wav";
+  write_file_atomic(f.bad, std::string("not audio at all"));
+  return f;
+}
+
+Embeddings embed_file(const Model& m, const std::string& path, const PreprocessContract& c) {
+  DecodeOptions d;
+  d.target_rate = c.sample_rate;
+  d.int16_roundtrip = c.int16_roundtrip;
+  FeatureExtractor fe(c);
+  return m.embed_audio({fe.extract(load_audio(path, d).samples)});
+}
+
+std::vector<std::vector<int64_t>> tokens(const Model& m, const std::vector<std::string>& texts) {
+  const Tokenizer tok = Tokenizer::from_dir(tokenizer_dir());
+  std::vector<std::vector<int64_t>> ids;
+  for (const auto& t : texts) {
+    const auto e = tok.encode(t, int(m.info().max_text_tokens), true);
+    ids.emplace_back(e.begin(), e.end());
+  }
+  return ids;
+}
+
+double max_abs_diff(const float* a, const float* b, int64_t n) {
+  double d = 0;
+  for (int64_t i = 0; i < n; ++i) d = std::max(d, double(std::fabs(a[i] - b[i])));
+  return d;
+}
+
+bool ready() {
+  return test::file_exists(synclap_bin()) && test::file_exists(model_path()) &&
+         test::file_exists(tokenizer_dir() + "/vocab.json");
+}
+
+std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(read_file(path));
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+}  // namespace
+
+TEST(CliEmbed, RowsEqualTheLibraryAndBadFilesAreSkipped) {
+  if (!ready()) GTEST_SKIP() << "needs the synclap binary, the golden tiny model and the test vocabulary";
+  const Fixture f = make_files("cli_embed");
+  const std::string out = f.dir + "/emb.npy";
+  std::string so, se;
+  const int rc = run("--quiet embed --model " + q(model_path()) + " --tokenizer " + q(tokenizer_dir()) + " --audio " +
+                         q(f.tone) + " " + q(f.bad) + " " + q(f.noise) + " " + q(f.copy) +
+                         " --text 'a dog barking' --text 'solo piano, slow' --batch 2 --out " + q(out),
+                     &so, &se, f.dir);
+  EXPECT_EQ(rc, 1) << "a skipped file gives exit status 1\n" << so << se;
+  EXPECT_NE(se.find("bad.wav"), std::string::npos) << se;
+  const NpyArray a = read_npy(out);
+  ASSERT_EQ(a.shape, (std::vector<int64_t>{5, 32}));
+  // The same command again: the same bytes (deterministic policy, no random crop).
+  const std::string first = read_file(out);
+  EXPECT_EQ(run("--quiet embed --model " + q(model_path()) + " --tokenizer " + q(tokenizer_dir()) + " --audio " +
+                    q(f.tone) + " " + q(f.bad) + " " + q(f.noise) + " " + q(f.copy) +
+                    " --text 'a dog barking' --text 'solo piano, slow' --batch 2 --out " + q(out),
+                &so, &se, f.dir),
+            1);
+  EXPECT_TRUE(read_file(out) == first) << "a second run wrote different embeddings";
+  for (int64_t r = 0; r < 5; ++r) {
+    double n2 = 0;
+    for (int64_t d = 0; d < 32; ++d) n2 += double(a.data[size_t(r * 32 + d)]) * a.data[size_t(r * 32 + d)];
+    EXPECT_NEAR(std::sqrt(n2), 1.0, 1e-5) << "row " << r;
+  }
+  // Same file twice in one batch: the same row up to float rounding (batch position changes GEMM blocking).
+  EXPECT_LT(max_abs_diff(&a.data[0], &a.data[2 * 32], 32), 1e-6);
+  // Rows equal the library's embeddings.
+  const Model m = Model::load(model_path());
+  const Embeddings tone = embed_file(m, f.tone, m.contract());
+  const Embeddings noise = embed_file(m, f.noise, m.contract());
+  EXPECT_LT(max_abs_diff(&a.data[0], tone.row(0), 32), 1e-5);
+  EXPECT_LT(max_abs_diff(&a.data[32], noise.row(0), 32), 1e-5);
+  const Embeddings t = m.embed_text(tokens(m, {"a dog barking", "solo piano, slow"}));
+  EXPECT_LT(max_abs_diff(&a.data[3 * 32], t.row(0), 32), 1e-5);
+  EXPECT_LT(max_abs_diff(&a.data[4 * 32], t.row(1), 32), 1e-5);
+  // A different file gives a different row.
+  EXPECT_GT(max_abs_diff(&a.data[0], &a.data[32], 32), 1e-3);
+
+  const auto items = read_jsonl(out + ".items.jsonl");
+  ASSERT_EQ(items.size(), 5u);
+  EXPECT_EQ(items[0]["kind"], "audio");
+  EXPECT_EQ(items[0]["path"], f.tone);
+  EXPECT_EQ(items[1]["path"], f.noise);
+  EXPECT_EQ(items[2]["path"], f.copy);
+  EXPECT_EQ(items[1]["windows"], 1);
+  EXPECT_NE(items[1]["policy"].get<std::string>().find("truncation=middle"), std::string::npos) << items[1].dump();
+  EXPECT_EQ(items[3]["kind"], "text");
+  EXPECT_EQ(items[3]["text"], "a dog barking");
+  EXPECT_EQ(items[4]["row"], 4);
+
+  // The same through .safetensors and a text file, JSON summary on stdout.
+  const std::string st = f.dir + "/emb.safetensors";
+  write_file_atomic(f.dir + "/texts.txt", std::string("a dog barking\n\nsolo piano, slow\n"));
+  ASSERT_EQ(run("--quiet --json embed --model " + q(model_path()) + " --tokenizer " + q(tokenizer_dir()) +
+                    " --audio " + q(f.tone) + " " + q(f.noise) + " " + q(f.copy) + " --text-file " +
+                    q(f.dir + "/texts.txt") + " --out " + q(st),
+                &so, &se, f.dir),
+            0)
+      << se;
+  const auto summary = nlohmann::json::parse(so);
+  EXPECT_EQ(summary["rows"], 5);
+  EXPECT_EQ(summary["failed"], 0);
+  SafetensorsReader r(st);
+  const auto& e = r.info("embeddings");
+  ASSERT_EQ(e.shape, (std::vector<int64_t>{5, 32}));
+  const std::vector<float> v = r.floats("embeddings");
+  EXPECT_LT(max_abs_diff(v.data(), a.data.data(), 5 * 32), 1e-6);
+}
+
+TEST(CliEmbed, WindowsPolicyAveragesWindowsOverTheWholeClip) {
+  if (!ready()) GTEST_SKIP() << "needs the synclap binary, the golden tiny model and the test vocabulary";
+  const Fixture f = make_files("cli_embed_windows");
+  const std::string out = f.dir + "/emb.npy";
+  std::string so, se;
+  ASSERT_EQ(run("--quiet embed --model " + q(model_path()) + " --audio " + q(f.noise) + " " + q(f.tone) +
+                    " --policy windows --window-hop 5 --out " + q(out),
+                &so, &se, f.dir),
+            0)
+      << se;
+  const NpyArray a = read_npy(out);
+  ASSERT_EQ(a.shape, (std::vector<int64_t>{2, 32}));
+  const auto items = read_jsonl(out + ".items.jsonl");
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_GE(items[0]["windows"].get<int>(), 2) << items[0].dump();  // 12.5 s in 10 s windows, 5 s apart
+  EXPECT_EQ(items[1]["windows"], 1);
+  const Model m = Model::load(model_path());
+  PreprocessContract c = m.contract();
+  c.truncation = Truncation::Windows;
+  c.window_hop_samples = 5 * 48000;
+  const Embeddings want = embed_file(m, f.noise, c);
+  EXPECT_LT(max_abs_diff(&a.data[0], want.row(0), 32), 1e-5);
+  // ... which is not the middle window's embedding.
+  const Embeddings middle = embed_file(m, f.noise, m.contract());
+  EXPECT_GT(max_abs_diff(&a.data[0], middle.row(0), 32), 1e-4);
+}
+
+TEST(CliClassify, ProbabilitiesAreTheSoftmaxOfTheModelsLogits) {
+  if (!ready()) GTEST_SKIP() << "needs the synclap binary, the golden tiny model and the test vocabulary";
+  const Fixture f = make_files("cli_classify");
+  const std::vector<std::string> labels = {"dog", "piano", "rain", "guitar"};
+  const std::vector<std::string> templates = {"This is a sound of {label}.", "a recording of {label}"};
+  std::string so, se;
+  const std::string csv = f.dir + "/out.csv";
+  const int rc = run("--quiet --json classify --model " + q(model_path()) + " --tokenizer " + q(tokenizer_dir()) +
+                         " --labels 'dog, piano,rain,guitar' --template " + q(templates[0]) + " --template " +
+                         q(templates[1]) + " -k 4 --out " + q(csv) + " " + q(f.tone) + " " + q(f.noise) + " " +
+                         q(f.bad) + " " + q(f.copy),
+                     &so, &se, f.dir);
+  EXPECT_EQ(rc, 1) << se;
+  EXPECT_NE(se.find("bad.wav"), std::string::npos) << se;
+  const auto j = nlohmann::json::parse(so);
+  ASSERT_EQ(j["results"].size(), 3u);
+  EXPECT_EQ(j["labels"], labels);
+
+  // The same directly: label = normalised mean of its prompts' embeddings; logits; softmax.
+  const Model m = Model::load(model_path());
+  std::vector<std::string> prompts;
+  for (const auto& l : labels)
+    for (const auto& t : templates) prompts.push_back(t.substr(0, t.find("{label}")) + l + t.substr(t.find("{label}") + 7));
+  const Embeddings pe = m.embed_text(tokens(m, prompts));
+  Embeddings le;
+  le.rows = 4;
+  le.dim = pe.dim;
+  for (int64_t i = 0; i < 4; ++i) {
+    std::vector<double> acc(size_t(pe.dim), 0.0);
+    for (int64_t t = 0; t < 2; ++t)
+      for (int64_t d = 0; d < pe.dim; ++d) acc[size_t(d)] += pe.row(i * 2 + t)[d];
+    double n = 0;
+    for (double v : acc) n += v * v;
+    for (double v : acc) le.data.push_back(float(v / std::sqrt(n)));
+  }
+  const std::vector<std::string> files = {f.tone, f.noise, f.copy};
+  for (size_t k = 0; k < files.size(); ++k) {
+    const auto& res = j["results"][k];
+    EXPECT_EQ(res["file"], files[k]);
+    const std::vector<float> lg = m.logits_per_audio(embed_file(m, files[k], m.contract()), le);
+    double mx = lg[0];
+    size_t arg = 0;
+    for (size_t i = 1; i < lg.size(); ++i)
+      if (lg[i] > mx) mx = lg[i], arg = i;
+    double z = 0;
+    for (float v : lg) z += std::exp(v - mx);
+    ASSERT_EQ(res["top"].size(), 4u);
+    EXPECT_EQ(res["top"][0]["label"], labels[arg]);
+    double sum = 0, prev = 2;
+    for (const auto& t : res["top"]) {
+      const size_t li = size_t(std::find(labels.begin(), labels.end(), t["label"].get<std::string>()) - labels.begin());
+      ASSERT_LT(li, labels.size());
+      const double p = t["probability"].get<double>();
+      EXPECT_NEAR(p, std::exp(lg[li] - mx) / z, 1e-5) << t.dump();
+      EXPECT_NEAR(t["logit"].get<double>(), lg[li], 1e-3);
+      EXPECT_LE(p, prev);
+      prev = p;
+      sum += p;
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-6);
+  }
+  // The same file twice: the same ranking and probabilities (up to float rounding).
+  for (size_t q2 = 0; q2 < 4; ++q2) {
+    EXPECT_EQ(j["results"][0]["top"][q2]["label"], j["results"][2]["top"][q2]["label"]);
+    EXPECT_NEAR(j["results"][0]["top"][q2]["probability"].get<double>(),
+                j["results"][2]["top"][q2]["probability"].get<double>(), 1e-6);
+  }
+  // The CSV: header + 3 files x 4 ranks.
+  std::istringstream in(read_file(csv));
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  EXPECT_EQ(lines, 1 + 3 * 4);
+  // The logits use the model's temperature, not a fixed one.
+  EXPECT_NEAR(j["logit_scale"].get<double>(), m.info().logit_scale_audio, 1e-6);
+}
+
+TEST(CliClassify, ErrorsAreOneLineAndNameTheProblem) {
+  if (!ready()) GTEST_SKIP() << "needs the synclap binary, the golden tiny model and the test vocabulary";
+  const std::string dir = test::temp_dir("cli_classify_errors");
+  std::string so, se;
+  EXPECT_EQ(run("classify --model " + q(model_path()) + " --tokenizer " + q(tokenizer_dir()) + " " + q(dir), &so, &se,
+                dir),
+            1);
+  EXPECT_NE(se.find("labels"), std::string::npos) << se;
+  EXPECT_EQ(run("embed --model " + q(dir + "/missing.safetensors") + " --text x --out " + q(dir + "/e.npy"), &so, &se,
+                dir),
+            1);
+  EXPECT_NE(se.find("missing.safetensors"), std::string::npos) << se;
+  EXPECT_EQ(run("embed --model " + q(model_path()) + " --text x --out " + q(dir + "/e.txt"), &so, &se, dir), 1);
+  EXPECT_NE(se.find(".npy"), std::string::npos) << se;
+}
