@@ -11,7 +11,9 @@
 # reference) so that both sides of a ratio see similar machine load.
 # --quick: fewer clips/batches (about a minute on an idle 2-core machine; the full run takes a few minutes).
 # --out DIR: keep the raw JSON lines there (default: a temporary folder, removed at exit).
-# On a loaded machine, export OMP_WAIT_POLICY=PASSIVE for both sides (OpenMP threads spinning while the
+# synclap's programs set OMP_WAIT_POLICY=PASSIVE for themselves unless it is set (their JSON lines record the
+# value in force); the reference runs as users run it (libgomp's default) unless you export a value, which then
+# applies to both sides. On a loaded machine, export OMP_WAIT_POLICY=PASSIVE (OpenMP threads spinning while the
 # other core is busy multiply torch's CPU time); the script warns when the load average exceeds the cores.
 set -euo pipefail
 

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "command.h"
+#include "synclap/process_setup.h"
 #include "synclap/util.h"
 
 namespace synclap::cli {
@@ -15,6 +16,7 @@ std::map<std::string, CommandInfo>& registry() {
 
 int main(int argc, char** argv) {
   synclap::ensure_blas_kernels(argc, argv);
+  synclap::tune_memory_allocator();
   using namespace synclap::cli;
   CLI::App app{"synclap: contrastive language-audio pretraining (CLAP) for music, in C++"};
   app.set_version_flag("--version", std::string("synclap ") + SYNCLAP_VERSION);
