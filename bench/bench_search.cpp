@@ -1,7 +1,9 @@
 // bench_search: the vector index at scale. N random unit vectors (Gaussian, normalised; seeded),
-// random unit queries; build time of the index, then for each HNSW breadth (efSearch): p50 / p99
-// single-query latency and recall@10 against exact search (ground truth by faiss's blocked exact
-// inner-product search over the same vectors).
+// random unit queries; build time of the index, then for each search breadth (IVF nprobe, HNSW
+// efSearch; once for exact Flat): p50 / p99 single-query latency and recall@10 against exact search
+// (ground truth by faiss's blocked exact inner-product search over the same vectors). Latency is given
+// as wall time and as the querying thread's CPU time (on a busy machine the wall time includes waiting
+// for a core).
 //
 //   bench_search                 1,000,000 x 512 (needs ~2.5 GB RAM and minutes of CPU)
 //   bench_search --quick         100,000 x 512
@@ -9,7 +11,10 @@
 //                                random unit centres (noise 0.8 x the centre norm): closer to real
 //                                embeddings than uniform random vectors, which have no neighbourhood
 //                                structure at all (the hardest case for any approximate index)
-//   options: --n N --dim D --queries Q --kind auto|HNSW32|IVF4096,Flat|... --ef 64,128,256 --seed S
+//   options: --n N --dim D --queries Q --kind auto|Flat|HNSW32|IVF4096,Flat|... --seed S
+//            --ef 64,128,256 (HNSW)  --nprobe 0,16,64,256 (IVF; 0 = the automatic choice)
+//            --first R (rows of the first add, on which an explicit IVF/PQ kind is trained; default
+//            max(50 000, 64 x nlist); "auto" grows from exact search through its retrained IVF sizes)
 //            --threads T (OpenMP threads for building; queries run one at a time) --json FILE
 #include <faiss/utils/distances.h>
 #include <faiss/utils/Heap.h>
@@ -21,6 +26,7 @@
 #include <cstdlib>
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -36,6 +42,12 @@ using namespace synclap::search;
 namespace {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+// CPU time of this thread: on a busy shared machine a query's wall time includes waiting for a core.
+double thread_cpu() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+}
 
 std::vector<float> g_centres;  // clustered mode: [centres x dim]
 int g_num_centres = 0;
@@ -81,7 +93,8 @@ int main(int argc, char** argv) {
   int64_t n = 1000000;
   int dim = 512, nq = 1000, k = 10, threads = 0;
   uint64_t seed = 1234;
-  std::string kind = "auto", efs = "32,64,128,256,512", json_path;
+  std::string kind = "auto", efs = "32,64,128,256,512", nprobes = "0,8,16,32,64,128,256", json_path;
+  int64_t first = 0;
   bool clustered = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -99,6 +112,8 @@ int main(int argc, char** argv) {
     else if (a == "--queries") nq = std::atoi(next().c_str());
     else if (a == "--kind") kind = next();
     else if (a == "--ef") efs = next();
+    else if (a == "--nprobe") nprobes = next();
+    else if (a == "--first") first = std::atoll(next().c_str());
     else if (a == "--seed") seed = std::strtoull(next().c_str(), nullptr, 10);
     else if (a == "--threads") threads = std::atoi(next().c_str());
     else if (a == "--json") json_path = next();
@@ -130,9 +145,21 @@ int main(int argc, char** argv) {
   std::vector<float> gt_d(size_t(nq) * k, -1e30f);
   std::vector<int64_t> gt_i(size_t(nq) * k, -1);
   double exact_s = 0;
-  for (int64_t start = 0; start < n; start += chunk) {
-    const int64_t rows = std::min(chunk, n - start);
-    make_chunk(buf, rows, dim, seed + uint64_t(start));
+  if (first <= 0) {
+    first = chunk;
+    const size_t ivf = kind.rfind("IVF", 0) == 0 ? 3 : std::string::npos;
+    if (ivf != std::string::npos) first = std::max<int64_t>(chunk, 64 * std::atoll(kind.c_str() + 3));
+  }
+  first = (first + chunk - 1) / chunk * chunk;
+  for (int64_t start = 0; start < n;) {
+    const int64_t rows = std::min(start == 0 ? first : chunk, n - start);
+    // The same vectors whatever --first is: generated in blocks of `chunk` rows, each from its own seed.
+    buf.resize(size_t(rows) * size_t(dim));
+    for (int64_t b = 0; b < rows; b += chunk) {
+      std::vector<float> block;
+      make_chunk(block, std::min(chunk, rows - b), dim, seed + uint64_t(start + b));
+      std::copy(block.begin(), block.end(), buf.begin() + b * dim);
+    }
     ids.resize(size_t(rows));
     for (int64_t i = 0; i < rows; ++i) ids[size_t(i)] = start + i;
     double t0 = now();
@@ -157,6 +184,7 @@ int main(int argc, char** argv) {
     }
     exact_s += now() - t0;
     std::fprintf(stderr, "\r  built %lld / %lld (%.0f s)", (long long)(start + rows), (long long)n, build_s);
+    start += rows;
   }
   std::fprintf(stderr, "\n");
   std::printf("index: %s, build %.1f s (%.0f vectors/s), peak RSS %.2f GB; exact ground truth %.1f s (%.1f ms/query, batched)\n",
@@ -166,24 +194,35 @@ int main(int argc, char** argv) {
   nlohmann::json out = {{"n", n},           {"dim", dim},           {"queries", nq},
                         {"k", k},           {"kind", kind},         {"clustered", clustered},         {"structure", index.structure()},
                         {"build_s", build_s}, {"threads", omp_get_max_threads()}, {"runs", nlohmann::json::array()}};
-  std::printf("%8s  %10s  %10s  %10s\n", "efSearch", "p50 ms", "p99 ms", "recall@10");
-  for (int ef : parse_list(efs)) {
+  const bool ivf = index.structure().rfind("IVF", 0) == 0;
+  std::printf("%8s  %10s  %10s  %10s  %10s  %10s\n", ivf ? "nprobe" : "efSearch", "p50 ms", "p99 ms", "recall@10",
+              "cpu p50", "cpu p99");
+  for (int ef : parse_list(ivf ? nprobes : efs)) {
     VectorSearchOptions o;
-    o.ef_search = ef;
-    std::vector<double> lat;
+    if (ivf)
+      o.nprobe = ef;
+    else
+      o.ef_search = ef;
+    std::vector<double> lat, cpu;
     int64_t found = 0;
     for (int q = 0; q < nq; ++q) {
-      const double t0 = now();
+      const double t0 = now(), c0 = thread_cpu();
       auto hits = index.search(queries.data() + size_t(q) * dim, k, nullptr, o);
+      cpu.push_back(1000 * (thread_cpu() - c0));
       lat.push_back(1000 * (now() - t0));
       for (const auto& h : hits)
         for (int j = 0; j < k; ++j) found += h.id == gt_i[size_t(q) * k + j];
     }
     const double recall = double(found) / double(nq * k);
     const double p50 = percentile(lat, 0.5), p99 = percentile(lat, 0.99);
-    std::printf("%8d  %10.3f  %10.3f  %10.4f\n", ef, p50, p99, recall);
+    std::string label = std::to_string(ef);
+    if (ivf && ef == 0)
+      label = "auto " + std::to_string(VectorIndex::auto_nprobe(std::atoi(index.structure().c_str() + 3)));
+    const double cpu50 = percentile(cpu, 0.5), cpu99 = percentile(cpu, 0.99);
+    std::printf("%8s  %10.3f  %10.3f  %10.4f  %10.3f  %10.3f\n", label.c_str(), p50, p99, recall, cpu50, cpu99);
     std::fflush(stdout);
-    out["runs"].push_back({{"ef_search", ef}, {"p50_ms", p50}, {"p99_ms", p99}, {"recall_at_10", recall}});
+    out["runs"].push_back({{ivf ? "nprobe" : "ef_search", ef}, {"p50_ms", p50}, {"p99_ms", p99}, {"recall_at_10", recall},
+                          {"cpu_p50_ms", cpu50}, {"cpu_p99_ms", cpu99}});
     if (index.structure() == "Flat") break;  // exact: efSearch does not apply
   }
   out["peak_rss_bytes"] = peak_rss_bytes();

@@ -5,6 +5,7 @@
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFFlat.h>
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/DistanceComputer.h>
 #include <faiss/impl/FaissException.h>
@@ -12,6 +13,7 @@
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 #include <faiss/utils/distances.h>
+#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -172,6 +174,24 @@ void read_all(FILE* f, void* p, size_t n, const std::string& path) {
   if (n && std::fread(p, 1, n, f) != n) throw FileError(path, "truncated vector index");
 }
 
+// Trains an untrained index (IVF coarse quantizer, PQ/SQ codebooks) on at most 64 points per IVF list
+// (at least 40 000 rows when there are that many), taken at evenly spaced rows: k-means cost stays
+// bounded at millions of vectors, and faiss's own minimum (39 per centroid) is met whenever n allows.
+void train_on_sample(faiss::Index* index, const float* x, int64_t n, int dim) {
+  int64_t want = n;
+  if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index)) want = std::max<int64_t>(40000, 64 * int64_t(ivf->nlist));
+  if (want >= n) {
+    index->train(n, x);
+    return;
+  }
+  std::vector<float> sample(size_t(want) * size_t(dim));
+  for (int64_t i = 0; i < want; ++i) {
+    const int64_t row = int64_t((__int128)i * n / want);
+    std::memcpy(sample.data() + size_t(i) * size_t(dim), x + size_t(row) * size_t(dim), sizeof(float) * size_t(dim));
+  }
+  index->train(want, sample.data());
+}
+
 }  // namespace
 
 float normalize(float* x, int dim) {
@@ -193,8 +213,20 @@ VectorIndex::VectorIndex(VectorIndex&&) noexcept = default;
 VectorIndex& VectorIndex::operator=(VectorIndex&&) noexcept = default;
 VectorIndex::~VectorIndex() = default;
 
+int VectorIndex::auto_nlist(int64_t n) {
+  // ~4 sqrt(n) lists, rounded to a power of two in the log domain (1024 at 50k, 2048 from 131k, 4096
+  // from 524k, 8192 from 2.1M), at most n / 39 (faiss's minimum of training points per centroid), >= 1.
+  int nlist = 1;
+  while (nlist < (1 << 16) && double(nlist) * std::sqrt(2.0) < 4.0 * std::sqrt(double(std::max<int64_t>(n, 1))))
+    nlist *= 2;
+  while (nlist > 1 && int64_t(nlist) * 39 > n) nlist /= 2;
+  return nlist;
+}
+
+int VectorIndex::auto_nprobe(int nlist) { return std::max(1, std::min(nlist, std::max(64, nlist / 64))); }
+
 std::string VectorIndex::factory_for(int64_t n) const {
-  if (kind_ == "auto") return n < auto_threshold_ ? "Flat" : kAutoApproxFactory;
+  if (kind_ == "auto") return n < auto_threshold_ ? "Flat" : "IVF" + std::to_string(auto_nlist(n)) + ",Flat";
   return kind_;
 }
 
@@ -218,17 +250,23 @@ void VectorIndex::reconstruct_position(int64_t pos, float* out) const {
 }
 
 // Replaces the faiss index by a fresh one of `factory`, holding the live vectors of the current one.
-void VectorIndex::rebuild(const std::string& factory) {
+void VectorIndex::rebuild(const std::string& factory, const float* extra, int64_t n_extra, const int64_t* extra_ids) {
   std::vector<float> live;
   std::vector<int64_t> live_ids;
   if (index_) {
-    live.resize(size_t(size()) * size_t(dim_));
+    live.resize(size_t(size() + n_extra) * size_t(dim_));
     for (size_t p = 0, j = 0; p < ids_.size(); ++p) {
       if (dead_[p]) continue;
       reconstruct_position(int64_t(p), live.data() + j * size_t(dim_));
       live_ids.push_back(ids_[p]);
       ++j;
     }
+  }
+  if (n_extra > 0) {  // new vectors (normalised) join the training set and the index
+    if (live.size() < size_t(live_ids.size() + size_t(n_extra)) * size_t(dim_))
+      live.resize((live_ids.size() + size_t(n_extra)) * size_t(dim_));
+    std::memcpy(live.data() + live_ids.size() * size_t(dim_), extra, sizeof(float) * size_t(n_extra) * size_t(dim_));
+    live_ids.insert(live_ids.end(), extra_ids, extra_ids + n_extra);
   }
   std::unique_ptr<faiss::Index> fresh;
   try {
@@ -244,7 +282,7 @@ void VectorIndex::rebuild(const std::string& factory) {
   const int64_t n = int64_t(live_ids.size());
   if (!fresh->is_trained && n > 0) {
     try {
-      fresh->train(n, live.data());
+      train_on_sample(fresh.get(), live.data(), n, dim_);
     } catch (const faiss::FaissException& e) {
       throw Error("vector index: cannot train '" + factory + "' on " + std::to_string(n) + " vectors: " + e.what());
     }
@@ -273,9 +311,12 @@ void VectorIndex::add(const float* x, int64_t n, const int64_t* ids) {
   }
   // "auto" switches to the approximate structure once the size calls for it.
   const std::string want = factory_for(size() + n);
-  if (want != factory_) rebuild(want);
+  if (want != factory_) {
+    rebuild(want, v.data(), n, ids);  // retrained on the old and the new vectors together
+    return;
+  }
   try {
-    if (!index_->is_trained) index_->train(n, v.data());
+    if (!index_->is_trained) train_on_sample(index_.get(), v.data(), n, dim_);
     index_->add(n, v.data());
   } catch (const faiss::FaissException& e) {
     throw Error("vector index (" + factory_ + "): " + e.what());
@@ -361,6 +402,13 @@ std::vector<SearchHit> VectorIndex::search(const float* query, int k, const std:
   const int kk = int(std::min<int64_t>(k, allowed));
   std::vector<float> dist(static_cast<size_t>(kk));
   std::vector<faiss::Index::idx_t> lab(size_t(kk), -1);
+  // One query is one thread's work: faiss would otherwise open an OpenMP team (for the coarse quantizer's
+  // scan) whose barrier costs milliseconds when the cores are busy. Only this thread's setting changes.
+  struct OneThread {
+    int prev = omp_get_max_threads();
+    OneThread() { omp_set_num_threads(1); }
+    ~OneThread() { omp_set_num_threads(prev); }
+  } one_thread;
   try {
     if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index_.get())) {
       faiss::SearchParametersHNSW p;
@@ -369,9 +417,40 @@ std::vector<SearchHit> VectorIndex::search(const float* query, int k, const std:
       std::lock_guard<std::mutex> lock(*hnsw_mutex_);
       hnsw->hnsw.efSearch = p.efSearch;
       index_->search(1, q.data(), kk, dist.data(), lab.data(), &p);
+    } else if (auto* ivf = dynamic_cast<const faiss::IndexIVFFlat*>(index_.get());
+               ivf && ivf->metric_type == faiss::METRIC_INNER_PRODUCT && dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer)) {
+      // Inverted file of raw vectors: scanned here with the fast dot product (faiss's scan is scalar in
+      // Debian's build). The nprobe lists whose centroids score highest are visited, as faiss would.
+      const double base = options.nprobe > 0 ? options.nprobe : auto_nprobe(int(ivf->nlist));
+      const size_t nprobe = size_t(std::max(1.0, std::min<double>(double(ivf->nlist), base * widen)));
+      const float* centroids = static_cast<const faiss::IndexFlat*>(ivf->quantizer)->get_xb();
+      std::vector<std::pair<float, size_t>> lists(ivf->nlist);
+      for (size_t l = 0; l < ivf->nlist; ++l) lists[l] = {dot(q.data(), centroids + l * size_t(dim_), size_t(dim_)), l};
+      std::partial_sort(lists.begin(), lists.begin() + long(nprobe), lists.end(),
+                        [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+      TopK top(kk);
+      for (size_t i = 0; i < nprobe; ++i) {
+        const size_t l = lists[i].second;
+        const size_t len = ivf->invlists->list_size(l);
+        if (len == 0) continue;
+        faiss::InvertedLists::ScopedCodes codes(ivf->invlists, l);
+        faiss::InvertedLists::ScopedIds pos(ivf->invlists, l);
+        const float* rows = reinterpret_cast<const float*>(codes.get());
+        for (size_t j = 0; j < len; ++j) {
+          const int64_t p = pos[j];
+          if (filtered && !sel.is_member(p)) continue;
+          top.push(p, dot(q.data(), rows + j * size_t(dim_), size_t(dim_)));
+        }
+      }
+      const std::vector<SearchHit> hits = top.sorted();  // ids are positions here
+      for (size_t i = 0; i < hits.size(); ++i) {
+        lab[i] = hits[i].id;
+        dist[i] = hits[i].score;
+      }
     } else if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index_.get())) {
       faiss::SearchParametersIVF p;
-      p.nprobe = size_t(std::min<double>(double(ivf->nlist), options.nprobe * widen));
+      const double base = options.nprobe > 0 ? options.nprobe : auto_nprobe(int(ivf->nlist));
+      p.nprobe = size_t(std::max(1.0, std::min<double>(double(ivf->nlist), base * widen)));
       if (filtered) p.sel = &sel;
       index_->search(1, q.data(), kk, dist.data(), lab.data(), &p);
     } else {

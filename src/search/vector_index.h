@@ -2,12 +2,15 @@
 // (= cosine similarity), with caller-chosen int64 ids that stay stable across adds and removals.
 //
 // Kind of index:
-//   "auto"  exact (faiss IndexFlatIP) below kAutoApproxThreshold vectors, an HNSW graph ("HNSW32")
-//           from there on; the switch happens inside add() when the count crosses the threshold.
+//   "auto"  exact (faiss IndexFlatIP) below kAutoApproxThreshold vectors, an inverted file
+//           ("IVF<nlist>,Flat", nlist = auto_nlist(n): ~4 sqrt(n) as a power of two) from there on; the
+//           switch happens inside add() when the count crosses the threshold, and the index is rebuilt
+//           (retrained) whenever growth changes nlist (at 131k, 524k, 2.1M, ... vectors).
 //   "Flat"  always exact.
 //   anything else: a faiss index_factory string used with METRIC_INNER_PRODUCT, e.g. "HNSW32",
 //           "HNSW64", "IVF1024,Flat", "IVF4096,SQ8". Kinds that need training (IVF, PQ, SQ) are
-//           trained on the first add(), which must then hold enough vectors (faiss says how many).
+//           trained on the first add(), which must then hold enough vectors (faiss says how many);
+//           training uses an evenly spaced sample of at most max(40 000, 64 x nlist) of them.
 //
 // Ids: faiss stores vectors at positions 0..n-1; this class keeps the position -> id table itself
 // (faiss 1.7.3's IndexIDMap cannot combine with search-time selectors). remove() marks positions
@@ -43,14 +46,16 @@ struct SearchHit {
 
 struct VectorSearchOptions {
   int ef_search = 256;              // HNSW breadth (higher: better recall, slower)
-  int nprobe = 32;                  // IVF lists visited
+  int nprobe = 0;                   // IVF lists visited; 0: VectorIndex::auto_nprobe(nlist)
   int64_t exact_filter_limit = 20000;  // filtered queries with at most this many allowed rows are scored exactly
 };
 
 class VectorIndex {
  public:
   static constexpr int64_t kAutoApproxThreshold = 50000;
-  static constexpr const char* kAutoApproxFactory = "HNSW32";
+  // "auto" above the threshold: IVF lists for n vectors, and the lists a query visits by default.
+  static int auto_nlist(int64_t n);
+  static int auto_nprobe(int nlist);
 
   // auto_threshold: the size at which "auto" switches to the approximate structure (tests lower it).
   explicit VectorIndex(int dim, std::string kind = "auto", int64_t auto_threshold = kAutoApproxThreshold);
@@ -86,7 +91,10 @@ class VectorIndex {
   static VectorIndex load(const std::string& path);
 
  private:
-  void rebuild(const std::string& factory);
+  // Replaces the faiss index by a fresh `factory` one over the live vectors plus `extra` (normalised,
+  // with new ids), trained on all of them.
+  void rebuild(const std::string& factory, const float* extra = nullptr, int64_t n_extra = 0,
+               const int64_t* extra_ids = nullptr);
   void reconstruct_position(int64_t pos, float* out) const;
   std::vector<SearchHit> scan(const float* q, int k, const std::function<bool(int64_t)>& allow) const;
   std::string factory_for(int64_t n) const;

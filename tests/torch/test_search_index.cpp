@@ -117,7 +117,7 @@ TEST(SearchIndex, RemoveSkipsIdsAndCompactKeepsTheRest) {
   EXPECT_THROW(vi.add(q.data(), 1, gone.data()), Error);  // now present: refused
 }
 
-TEST(SearchIndex, AutoSwitchesToHnswAndKeepsIdsAndRecall) {
+TEST(SearchIndex, AutoSwitchesToIvfAndKeepsIdsAndRecall) {
   const int dim = 24;
   const int64_t threshold = 4000, n = threshold + 1000;
   auto data = random_unit(n, dim, 4);
@@ -128,7 +128,12 @@ TEST(SearchIndex, AutoSwitchesToHnswAndKeepsIdsAndRecall) {
   vi.add(data.data(), first, ids.data());
   EXPECT_EQ(vi.structure(), "Flat");
   vi.add(data.data() + size_t(first) * dim, n - first, ids.data() + first);
-  EXPECT_EQ(vi.structure(), "HNSW32");
+  // ~4 sqrt(5000) = 283 -> 256 lists, but at most 5000 / 39 -> 128; a query visits 64 of them.
+  EXPECT_EQ(VectorIndex::auto_nlist(n), 128);
+  EXPECT_EQ(VectorIndex::auto_nprobe(128), 64);
+  EXPECT_EQ(VectorIndex::auto_nprobe(4096), 64);
+  EXPECT_EQ(VectorIndex::auto_nprobe(16384), 256);
+  EXPECT_EQ(vi.structure(), "IVF128,Flat");
   EXPECT_EQ(vi.size(), n);
   auto queries = random_unit(40, dim, 77);
   int found = 0;
@@ -139,12 +144,12 @@ TEST(SearchIndex, AutoSwitchesToHnswAndKeepsIdsAndRecall) {
     auto got = hit_ids(vi.search(q, 10));
     for (auto id : got) found += std::count(truth.begin(), truth.end(), id);
   }
-  EXPECT_GE(found, int(0.95 * 400)) << "recall@10 of HNSW on 24-d data";
-  // Saved and loaded, the graph answers the same.
-  const std::string path = test::temp_dir("search_index_hnsw") + "/v.idx";
+  EXPECT_GE(found, int(0.95 * 400)) << "recall@10 of the automatic IVF on 24-d data";
+  // Saved and loaded, the index answers the same.
+  const std::string path = test::temp_dir("search_index_auto") + "/v.idx";
   vi.save(path);
   VectorIndex back = VectorIndex::load(path);
-  EXPECT_EQ(back.structure(), "HNSW32");
+  EXPECT_EQ(back.structure(), "IVF128,Flat");
   for (int i = 0; i < 5; ++i)
     EXPECT_EQ(hit_ids(back.search(queries.data() + i * dim, 10)), hit_ids(vi.search(queries.data() + i * dim, 10)));
   // A stored vector is its own nearest neighbour under its id.
@@ -175,6 +180,45 @@ TEST(SearchIndex, FactoryOverrideIvf) {
   EXPECT_EQ(hit_ids(vi.search(q.data(), 5, nullptr, o)), brute(data, ids, dim, q.data(), 5));
   EXPECT_EQ(vi.vector(77), std::vector<float>(data.begin() + 77 * dim, data.begin() + 78 * dim));
   EXPECT_THROW(VectorIndex(dim, "NoSuchIndex12"), Error);
+}
+
+TEST(SearchIndex, AutoRetrainsWithMoreListsAsItGrows) {
+  const int dim = 16;
+  auto data = random_unit(10000, dim, 11);
+  auto ids = iota_ids(10000, 5, 2);
+  VectorIndex vi(dim, "auto", 1000);
+  vi.add(data.data(), 2000, ids.data());
+  EXPECT_EQ(vi.structure(), "IVF32,Flat");  // 4 sqrt(2000) = 179 -> 128, capped at 2000 / 39 -> 32
+  vi.add(data.data() + 2000 * dim, 8000, ids.data() + 2000);
+  EXPECT_EQ(vi.structure(), "IVF256,Flat");  // retrained: 4 sqrt(10000) = 400 -> 512, capped -> 256
+  EXPECT_EQ(vi.size(), 10000);
+  for (int64_t i : {0, 1999, 2000, 7777, 9999}) EXPECT_EQ(vi.search(data.data() + i * dim, 1)[0].id, ids[size_t(i)]);
+  VectorSearchOptions all;
+  all.nprobe = 256;  // every list: exact
+  auto q = random_unit(1, dim, 12);
+  EXPECT_EQ(hit_ids(vi.search(q.data(), 10, nullptr, all)), brute(data, ids, dim, q.data(), 10));
+}
+
+TEST(SearchIndex, FactoryOverrideHnswSavesAndLoads) {
+  const int dim = 24;
+  auto data = random_unit(3000, dim, 13);
+  auto ids = iota_ids(3000, 100);
+  VectorIndex vi(dim, "HNSW32");
+  vi.add(data.data(), 3000, ids.data());
+  EXPECT_EQ(vi.structure(), "HNSW32");
+  auto queries = random_unit(20, dim, 14);
+  int found = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto truth = brute(data, ids, dim, queries.data() + i * dim, 10);
+    for (auto id : hit_ids(vi.search(queries.data() + i * dim, 10))) found += std::count(truth.begin(), truth.end(), id);
+  }
+  EXPECT_GE(found, int(0.95 * 200)) << "recall@10 of HNSW32 on 24-d data";
+  const std::string path = test::temp_dir("search_index_hnsw") + "/v.idx";
+  vi.save(path);
+  VectorIndex back = VectorIndex::load(path);
+  EXPECT_EQ(back.structure(), "HNSW32");
+  for (int i = 0; i < 5; ++i)
+    EXPECT_EQ(hit_ids(back.search(queries.data() + i * dim, 10)), hit_ids(vi.search(queries.data() + i * dim, 10)));
 }
 
 TEST(SearchIndex, SaveLoadRoundTripAndCorruptionIsAnError) {

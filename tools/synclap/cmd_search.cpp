@@ -25,7 +25,7 @@ struct SearchArgs {
   std::string index, text, like, model, tokenizer, path_glob;
   std::vector<std::string> tags;
   double blend = 0.5, min_duration = -1, max_duration = -1;
-  int k = 10, ef = 256;
+  int k = 10, ef = 256, nprobe = 0;
 };
 
 // An example that is itself an indexed library file needs no model: its stored embedding is used.
@@ -71,6 +71,7 @@ int run_search(const SearchArgs& a, const Context& ctx) {
   f.tags = a.tags;
   search::VectorSearchOptions vo;
   vo.ef_search = a.ef;
+  vo.nprobe = a.nprobe;
   const auto results = li.search(q, a.k, f, vo);
   const std::string root = li.root();
   if (ctx.json) {
@@ -110,6 +111,8 @@ Command reg("search", "Search an index by text, by an example recording, or both
   sub.add_option("--model", a->model, "Model for the queries (default: the one the index was built with)");
   sub.add_option("--tokenizer", a->tokenizer, "Folder with vocab.json + merges.txt");
   sub.add_option("--ef", a->ef, "HNSW search breadth (approximate indexes)")->check(CLI::PositiveNumber);
+  sub.add_option("--nprobe", a->nprobe, "IVF lists visited per query (0: automatic, max(64, nlist/64))")
+      ->check(CLI::NonNegativeNumber);
   return [a, &ctx]() { return run_search(*a, ctx); };
 });
 
