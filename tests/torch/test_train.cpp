@@ -1,0 +1,392 @@
+// The trainer: loss, schedule, parameter groups, config; end-to-end runs on a tiny dataset (learning,
+// checkpoints, exact resume, freezing, LoRA, non-finite steps).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "io/torch/checkpoint.h"
+#include "synclap/bpe_trainer.h"
+#include "synclap/audio.h"
+#include "synclap/error.h"
+#include "synclap/model.h"
+#include "synclap/train.h"
+#include "synclap/util.h"
+#include "test_support.h"
+#include "train/train_internal.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace synclap;
+using namespace synclap::test;
+
+namespace {
+
+// Plain-loop reference of the symmetric InfoNCE loss.
+double reference_loss(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& t, double sa,
+                      double st) {
+  const size_t n = a.size();
+  auto dot = [](const std::vector<double>& x, const std::vector<double>& y) {
+    double s = 0;
+    for (size_t i = 0; i < x.size(); ++i) s += x[i] * y[i];
+    return s;
+  };
+  double total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    double za = 0, zt = 0;
+    for (size_t j = 0; j < n; ++j) {
+      za += std::exp(sa * dot(a[i], t[j]));
+      zt += std::exp(st * dot(t[i], a[j]));
+    }
+    total += -(sa * dot(a[i], t[i]) - std::log(za)) - (st * dot(t[i], a[i]) - std::log(zt));
+  }
+  return total / (2.0 * double(n));
+}
+
+std::vector<std::vector<double>> normalized_rows(const torch::Tensor& x) {
+  std::vector<std::vector<double>> out;
+  auto xn = x / x.norm(2, 1, true);
+  for (int64_t i = 0; i < xn.size(0); ++i) {
+    std::vector<double> r;
+    for (int64_t j = 0; j < xn.size(1); ++j) r.push_back(xn[i][j].item<double>());
+    out.push_back(r);
+  }
+  return out;
+}
+
+// A tiny dataset: 24 one-second clips of 4 kinds (low/high pitch x steady/pulsing), captions naming them.
+std::string make_dataset(const std::string& name, int clips = 24, bool nan_audio = false) {
+  const std::string dir = temp_dir(name);
+  fs::create_directories(dir + "/audio");
+  std::ofstream m(dir + "/manifest.jsonl");
+  const char* pitch[] = {"low", "high"};
+  const char* rhythm[] = {"steady", "pulsing"};
+  for (int i = 0; i < clips; ++i) {
+    const int p = i % 2, r = (i / 2) % 2;
+    Waveform w;
+    w.sample_rate = 48000;
+    w.samples.resize(48000);
+    const double f = (p ? 1760.0 : 220.0) * (1.0 + 0.01 * (i % 5));
+    for (size_t k = 0; k < w.samples.size(); ++k) {
+      const double env = r ? (std::fmod(k / 48000.0 * 8.0, 1.0) < 0.5 ? 1.0 : 0.0) : 1.0;
+      w.samples[k] = float(0.4 * env * std::sin(2 * M_PI * f * double(k) / 48000.0));
+    }
+    if (nan_audio) w.samples[100] = std::nanf("");
+    char fn[32];
+    std::snprintf(fn, sizeof fn, "audio/%04d.wav", i);
+    write_audio(dir + "/" + fn, w);
+    const std::string split = i < clips - 8 ? "train" : "val";
+    json rec{{"id", fn},
+             {"audio", fn},
+             {"captions",
+              {std::string("a ") + pitch[p] + " " + rhythm[r] + " tone",
+               std::string("a ") + rhythm[r] + " sound with a " + pitch[p] + " pitch"}},
+             {"labels", {{"pitch", pitch[p]}, {"rhythm", rhythm[r]}}},
+             {"split", split},
+             {"duration", 1.0}};
+    m << rec.dump() << "\n";
+  }
+  return dir;
+}
+
+// A very small model: CNN audio tower and a 2-layer text transformer; no dropout (deterministic).
+json tiny_model() {
+  return json::parse(R"({
+    "model_type": "clap",
+    "audio_config": {"model_type": "cnn_audio", "num_mel_bins": 64, "in_channels": 1, "channels": [4, 8, 16],
+                     "convs_per_block": 1, "hidden_size": 16, "dropout": 0.0},
+    "text_config": {"model_type": "synclap_small_text", "vocab_size": 320, "hidden_size": 32, "num_hidden_layers": 2,
+                    "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 40,
+                    "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0, "pooling": "mean"},
+    "projection_dim": 16, "logit_scale_init_value": 14.285714285714285})");
+}
+
+TrainConfig tiny_config(int64_t steps) {
+  json j{{"model", tiny_model()}, {"batch_size", 8},  {"max_steps", steps}, {"lr", 3e-3},
+         {"warmup_steps", 2},     {"workers", 2},     {"cache_dir", "none"}, {"log_every", 1},
+         {"checkpoint_every", 0}, {"max_val_items", 8}, {"threads", 1},      {"seed", 7}};
+  return TrainConfig::from_json(j.dump());
+}
+
+std::map<std::string, torch::Tensor> weights_of(const std::string& ckpt) {
+  LoadedModel m = load_checkpoint(ckpt);
+  std::map<std::string, torch::Tensor> out;
+  for (auto& kv : m.model->state_tensors()) out[kv.first] = kv.second.clone();
+  return out;
+}
+
+double max_diff(const std::map<std::string, torch::Tensor>& a, const std::map<std::string, torch::Tensor>& b,
+                const std::string& prefix = "") {
+  double d = 0;
+  for (const auto& [k, v] : a)
+    if (k.rfind(prefix, 0) == 0 && v.is_floating_point()) d = std::max(d, (v - b.at(k)).abs().max().item<double>());
+  return d;
+}
+
+std::vector<json> read_jsonl(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<json> out;
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(json::parse(line));
+  return out;
+}
+
+}  // namespace
+
+TEST(TrainLoss, MatchesPlainLoopReference) {
+  torch::manual_seed(3);
+  auto a = torch::randn({5, 4}), t = torch::randn({5, 4});
+  auto an = a / a.norm(2, 1, true), tn = t / t.norm(2, 1, true);
+  auto la = torch::tensor(std::log(10.0)), lt = torch::tensor(std::log(20.0));
+  auto out = contrastive_loss(an, tn, la, lt);
+  EXPECT_NEAR(out.loss.item<double>(), reference_loss(normalized_rows(a), normalized_rows(t), 10.0, 20.0), 1e-5);
+  // Perfectly aligned pairs with a sharp temperature: loss near 0, accuracy 1.
+  auto e = torch::eye(4);
+  auto sharp = contrastive_loss(e, e, torch::tensor(std::log(100.0)), torch::tensor(std::log(100.0)));
+  EXPECT_LT(sharp.loss.item<double>(), 1e-6);
+  EXPECT_DOUBLE_EQ(sharp.accuracy.item<double>(), 1.0);
+  // Uniform similarities: log(B).
+  auto same = torch::ones({4, 3}) / std::sqrt(3.0);
+  EXPECT_NEAR(contrastive_loss(same, same, torch::tensor(0.0), torch::tensor(0.0)).loss.item<double>(), std::log(4.0),
+              1e-6);
+}
+
+TEST(TrainLoss, GradientReachesBothTemperatures) {
+  torch::manual_seed(4);
+  auto a = torch::randn({6, 8}), t = torch::randn({6, 8});
+  a = (a / a.norm(2, 1, true)).requires_grad_(true);
+  t = (t / t.norm(2, 1, true)).requires_grad_(true);
+  auto la = torch::tensor(2.0, torch::requires_grad()), lt = torch::tensor(2.5, torch::requires_grad());
+  contrastive_loss(a, t, la, lt).loss.backward();
+  EXPECT_NE(la.grad().item<double>(), 0.0);
+  EXPECT_NE(lt.grad().item<double>(), 0.0);
+  EXPECT_NE(la.grad().item<double>(), lt.grad().item<double>());
+}
+
+TEST(TrainSchedule, WarmupThenCosine) {
+  EXPECT_DOUBLE_EQ(lr_factor(0, 100, 10, "cosine", 0.0), 0.1);
+  EXPECT_DOUBLE_EQ(lr_factor(9, 100, 10, "cosine", 0.0), 1.0);
+  EXPECT_NEAR(lr_factor(10, 100, 10, "cosine", 0.0), 1.0, 1e-12);
+  // The decay would reach the floor one step after the last: the last step still learns a little.
+  EXPECT_NEAR(lr_factor(99, 100, 10, "cosine", 0.0), 0.5 * (1 + std::cos(M_PI * 89.0 / 90.0)), 1e-12);
+  EXPECT_GT(lr_factor(99, 100, 10, "cosine", 0.0), 0.0);
+  EXPECT_NEAR(lr_factor(99, 100, 10, "cosine", 0.1), 0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * 89.0 / 90.0)), 1e-12);
+  EXPECT_NEAR(lr_factor(55, 100, 10, "cosine", 0.0), 0.5, 1e-12);  // half way through the decay
+  EXPECT_NEAR(lr_factor(54, 100, 10, "linear", 0.0), 1.0 - 44.0 / 90.0, 1e-12);
+  EXPECT_DOUBLE_EQ(lr_factor(70, 100, 10, "constant", 0.0), 1.0);
+  EXPECT_DOUBLE_EQ(lr_factor(5, 100, 0, "constant", 0.0), 1.0);
+}
+
+TEST(TrainGroups, NamesAndDecay) {
+  EXPECT_EQ(param_group_of("audio_model.audio_encoder.patch_embed.proj.weight"), "audio");
+  EXPECT_EQ(param_group_of("text_model.encoder.layer.0.attention.self.query.weight"), "text");
+  EXPECT_EQ(param_group_of("audio_projection.linear1.weight"), "heads");
+  EXPECT_EQ(param_group_of("logit_scale_a"), "heads");
+  EXPECT_TRUE(param_no_decay("x.bias", torch::zeros({3})));
+  EXPECT_TRUE(param_no_decay("x.LayerNorm.weight", torch::zeros({3})));
+  EXPECT_TRUE(param_no_decay("logit_scale_a", torch::zeros({})));
+  EXPECT_FALSE(param_no_decay("x.dense.weight", torch::zeros({3, 3})));
+}
+
+TEST(TrainConfig, ParsesAndRejects) {
+  auto c = TrainConfig::from_json(R"({"model": "configs/tiny-cpu.json", "batch_size": 16, "lr_audio": 1e-4,
+    "stages": [{"name": "heads", "steps": 5, "freeze": ["audio", "text"]}, {"epochs": 2, "subset": {"genre": ["jazz"]}}],
+    "lora": {"rank": 4, "targets": ["text"]}})");
+  EXPECT_EQ(c.batch_size, 16);
+  EXPECT_DOUBLE_EQ(c.lr_audio, 1e-4);
+  ASSERT_EQ(c.stages.size(), 2u);
+  EXPECT_EQ(c.stages[0].freeze, (std::vector<std::string>{"audio", "text"}));
+  EXPECT_EQ(c.stages[1].subset_labels.at("genre"), std::vector<std::string>{"jazz"});
+  EXPECT_EQ(c.lora_rank, 4);
+  // Round trip.
+  auto c2 = TrainConfig::from_json(c.to_json());
+  EXPECT_EQ(c2.to_json(), c.to_json());
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "learning_rate": 1})"), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "batch_size": 1})"), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "freeze": ["tower"]})"), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "stages": [{"name": "x"}]})"), Error);
+  EXPECT_THROW(TrainConfig::from_file("/nonexistent/train.json"), FileError);
+}
+
+TEST(TrainRun, LearnsWritesCheckpointsAndReport) {
+  const std::string data = make_dataset("train_run_data");
+  const std::string run = temp_dir("train_run_out");
+  TrainOptions opt;
+  opt.data = data;
+  opt.out = run;
+  opt.progress = false;
+  TrainConfig cfg = tiny_config(30);
+  cfg.checkpoint_every = 10;
+  TrainSummary s = run_training(cfg, opt);
+  EXPECT_EQ(s.steps, 30);
+  EXPECT_FALSE(s.interrupted);
+  EXPECT_EQ(s.skipped_steps, 0);
+  const auto lines = read_jsonl(run + "/metrics.jsonl");
+  std::vector<double> losses;
+  for (const auto& j : lines)
+    if (j["type"] == "train") losses.push_back(j["loss"].get<double>());
+  ASSERT_EQ(losses.size(), 30u);
+  // The loss starts near log(8) (random model) and falls.
+  EXPECT_NEAR(losses.front(), std::log(8.0), 0.6);
+  const double early = (losses[0] + losses[1] + losses[2]) / 3, late = (losses[27] + losses[28] + losses[29]) / 3;
+  EXPECT_LT(late, early - 0.3) << "early " << early << " late " << late;
+  // Validation ran (8 val clips) and the files are there.
+  EXPECT_TRUE(s.last_val.count("t2a_r10"));
+  EXPECT_TRUE(file_exists(run + "/report.html"));
+  EXPECT_TRUE(file_exists(run + "/tokenizer/vocab.json"));
+  EXPECT_TRUE(file_exists(run + "/checkpoints/latest.json"));
+  EXPECT_TRUE(file_exists(run + "/checkpoints/step-00000030/optimizer.pt"));
+  EXPECT_FALSE(fs::exists(run + "/checkpoints/step-00000010"));  // keep_checkpoints = 2
+  EXPECT_TRUE(fs::exists(run + "/checkpoints/step-00000020"));
+  // The final model loads with the public API and embeds text with its own tokenizer.
+  Model m = Model::load(run + "/final");
+  EXPECT_EQ(m.info().embedding_dim, 16);
+  // A second run into the same directory is refused without --resume.
+  EXPECT_THROW(run_training(cfg, opt), FileError);
+}
+
+TEST(TrainRun, ResumeContinuesExactly) {
+  const std::string data = make_dataset("train_resume_data", 40);
+  TrainConfig cfg = tiny_config(8);
+  cfg.max_val_items = 0;
+  TrainOptions a;
+  a.data = data;
+  a.progress = false;
+  a.out = temp_dir("train_resume_straight");
+  run_training(cfg, a);
+
+  TrainOptions b = a;
+  b.out = temp_dir("train_resume_split");
+  b.stop_after_steps = 3;  // as if interrupted after 3 steps
+  TrainSummary first = run_training(cfg, b);
+  EXPECT_TRUE(first.interrupted);
+  EXPECT_EQ(first.steps, 3);
+  EXPECT_FALSE(fs::exists(b.out + "/final"));
+  b.stop_after_steps = -1;
+  b.resume = true;
+  TrainSummary second = run_training(cfg, b);
+  EXPECT_EQ(second.steps, 8);
+  EXPECT_LE(max_diff(weights_of(a.out + "/final"), weights_of(b.out + "/final")), 1e-6);
+  // The metrics of both runs agree step by step.
+  auto la = read_jsonl(a.out + "/metrics.jsonl"), lb = read_jsonl(b.out + "/metrics.jsonl");
+  ASSERT_EQ(la.size(), lb.size());
+  for (size_t i = 0; i < la.size(); ++i)
+    if (la[i]["type"] == "train") EXPECT_NEAR(la[i]["loss"].get<double>(), lb[i]["loss"].get<double>(), 1e-5) << i;
+}
+
+TEST(TrainRun, FrozenTowerStaysFixed) {
+  const std::string data = make_dataset("train_freeze_data");
+  TrainConfig cfg = tiny_config(4);
+  cfg.max_val_items = 0;
+  cfg.freeze = {"audio"};
+  cfg.freeze_batchnorm = true;
+  TrainOptions o;
+  o.data = data;
+  o.out = temp_dir("train_freeze_out");
+  o.progress = false;
+  // Reference: the untrained model from the same seed (the config with 0 learning steps is not allowed, so
+  // compare against a run whose every group is frozen except the heads... simpler: init weights directly).
+  ClapModel init(ClapConfig::from_json(tiny_model()));
+  init->init_weights(7);
+  std::map<std::string, torch::Tensor> w0;
+  for (auto& kv : init->state_tensors()) w0[kv.first] = kv.second.clone();
+  run_training(cfg, o);
+  auto w1 = weights_of(o.out + "/final");
+  EXPECT_EQ(max_diff(w0, w1, "audio_model."), 0.0);
+  EXPECT_GT(max_diff(w0, w1, "text_model."), 1e-5);
+  EXPECT_GT(max_diff(w0, w1, "audio_projection."), 1e-5);
+}
+
+TEST(TrainRun, StagesSwitchFreezing) {
+  const std::string data = make_dataset("train_stage_data");
+  TrainConfig cfg = tiny_config(0);
+  cfg.max_steps = 0;
+  cfg.max_val_items = 0;
+  cfg.stages = TrainConfig::from_json(R"({"model": "x", "stages": [
+      {"name": "heads", "steps": 3, "freeze": ["audio", "text"]},
+      {"name": "all", "steps": 2, "lr_scale": 0.5}]})").stages;
+  TrainOptions o;
+  o.data = data;
+  o.out = temp_dir("train_stage_out");
+  o.progress = false;
+  TrainSummary s = run_training(cfg, o);
+  EXPECT_EQ(s.steps, 5);
+  auto lines = read_jsonl(o.out + "/metrics.jsonl");
+  int heads = 0, all = 0;
+  for (const auto& j : lines) {
+    if (j["type"] != "train") continue;
+    if (j["stage"] == "heads") {
+      ++heads;
+      EXPECT_EQ(j["lr"]["audio"].get<double>(), 0.0);
+      EXPECT_GT(j["lr"]["heads"].get<double>(), 0.0);
+    } else {
+      ++all;
+      EXPECT_GT(j["lr"]["audio"].get<double>(), 0.0);
+    }
+  }
+  EXPECT_EQ(heads, 3);
+  EXPECT_EQ(all, 2);
+}
+
+TEST(TrainRun, LoraTrainsAdaptersOnly) {
+  const std::string data = make_dataset("train_lora_data");
+  TrainConfig cfg = tiny_config(4);
+  cfg.max_val_items = 0;
+  cfg.lora_rank = 2;
+  cfg.lora_targets = {"text"};
+  cfg.lr = 1e-2;
+  TrainOptions o;
+  o.data = data;
+  o.out = temp_dir("train_lora_out");
+  o.progress = false;
+  run_training(cfg, o);
+  const std::string step = o.out + "/checkpoints/step-00000004";
+  EXPECT_TRUE(file_exists(step + "/lora.safetensors"));
+  ClapModel init(ClapConfig::from_json(tiny_model()));
+  init->init_weights(7);
+  std::map<std::string, torch::Tensor> w0;
+  for (auto& kv : init->state_tensors()) w0[kv.first] = kv.second.clone();
+  // The step checkpoint keeps the text tower's base weights; the final one has the adapters merged in.
+  EXPECT_EQ(max_diff(w0, weights_of(step), "text_model."), 0.0);
+  EXPECT_GT(max_diff(w0, weights_of(o.out + "/final"), "text_model."), 1e-6);
+}
+
+TEST(TrainRun, NonFiniteStepsAreSkipped) {
+  // A diverged checkpoint: one infinite weight in the audio head makes every loss NaN. Every step must be
+  // skipped and counted, and the weights must come out exactly as they went in.
+  const std::string data = make_dataset("train_nan_data");
+  const std::string init_dir = temp_dir("train_nan_init");
+  ClapModel init(ClapConfig::from_json(tiny_model()));
+  init->init_weights(7);
+  {
+    torch::NoGradGuard ng;
+    init->audio_projection->linear1->weight[0][0] = std::numeric_limits<float>::infinity();
+  }
+  save_checkpoint(*init, hf_inference_contract(init->config()), init_dir);
+  BpeTrainerOptions bo;
+  bo.vocab_size = 300;
+  BpeTrainer bt(bo);
+  bt.add_texts({"a low steady tone", "a high pulsing tone", "a steady sound with a low pitch"});
+  bt.train().save(init_dir);
+  TrainConfig cfg = tiny_config(3);
+  cfg.max_val_items = 0;
+  cfg.freeze_batchnorm = true;  // a skipped step must leave the running statistics alone too
+  cfg.init = init_dir;
+  TrainOptions o;
+  o.data = data;
+  o.out = temp_dir("train_nan_out");
+  o.progress = false;
+  TrainSummary s = run_training(cfg, o);
+  EXPECT_EQ(s.steps, 3);
+  EXPECT_EQ(s.skipped_steps, 3);
+  auto before = weights_of(init_dir), after = weights_of(o.out + "/final");
+  for (const auto& [k, v] : before) EXPECT_TRUE(torch::equal(v, after.at(k))) << k;
+  int skipped_lines = 0;
+  for (const auto& j : read_jsonl(o.out + "/metrics.jsonl"))
+    if (j["type"] == "train" && j["loss"].is_null()) ++skipped_lines;
+  EXPECT_EQ(skipped_lines, 3);
+}
