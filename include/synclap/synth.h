@@ -306,6 +306,7 @@ struct SynthRunOptions {
   int retries = 2;
   int threads = 0;                    // 0 = all cores
   int captions_per_clip = 5;
+  double val_fraction = 0.05, test_fraction = 0.05;  // split shares (SamplerOptions)
   std::string paraphrase_command;     // optional: "{caption}" -> paraphrases, one per stdout line
   bool progress = true;
   int64_t stop_after = -1;            // tests: stop (as if killed) after this many new clips

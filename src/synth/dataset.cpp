@@ -81,6 +81,8 @@ SynthRunResult run_synth(const SynthRunOptions& o) {
   SamplerOptions so;
   so.seed = o.seed;
   so.seconds = o.seconds;
+  so.val_fraction = o.val_fraction;
+  so.test_fraction = o.test_fraction;
   Sampler sampler(vocab, so);
   const auto specs = sampler.take(o.count);
 
@@ -93,6 +95,8 @@ SynthRunResult run_synth(const SynthRunOptions& o) {
   meta["generator"] = o.generator;
   meta["captions_per_clip"] = o.captions_per_clip;
   meta["paraphrase_command"] = o.paraphrase_command;
+  meta["val_fraction"] = o.val_fraction;
+  meta["test_fraction"] = o.test_fraction;
   meta["vocabulary"] = vocab.source;
   meta["vocabulary_sha256"] = sha256_hex(vocab.json);
   ordered_json held = ordered_json::array();
@@ -101,8 +105,11 @@ SynthRunResult run_synth(const SynthRunOptions& o) {
   const std::string meta_path = (dir / "dataset.json").string();
   if (fs::exists(meta_path)) {
     const auto old = nlohmann::json::parse(read_file(meta_path));
-    for (const char* k : {"seed", "seconds", "generator", "captions_per_clip", "vocabulary_sha256", "paraphrase_command"})
-      if (!old.contains(k) || old[k] != nlohmann::json(meta[k]))
+    for (const char* k : {"seed", "seconds", "generator", "captions_per_clip", "vocabulary_sha256", "paraphrase_command",
+                          "val_fraction", "test_fraction"})
+      if (old.contains(k) ? old[k] != nlohmann::json(meta[k])
+                          : !(std::string(k) == "val_fraction" || std::string(k) == "test_fraction") ||
+                                nlohmann::json(meta[k]) != nlohmann::json(0.05))
         throw Error(o.out_dir + ": holds a dataset made with a different " + k +
                     " (use another --out, or the same settings to continue it)");
   } else {

@@ -56,6 +56,11 @@ std::string ClipSpec::labels_json(const Vocabulary& v) const {
     parts_j.push_back({{"instrument", in.name}, {"role", p.role}, {"program", in.program}, {"drums", in.drums}});
   }
   j["instruments"] = names;
+  for (const auto& p : parts)
+    if (p.role == "lead") {
+      j["lead"] = v.instruments[size_t(p.instrument)].name;  // the lead instrument (zero-shot target)
+      break;
+    }
   j["parts"] = parts_j;
   j["mood"] = v.moods[size_t(mood)].name;
   j["tempo"] = v.tempos[size_t(tempo)].name;
