@@ -4,7 +4,7 @@
 #
 #   bash bench/run_all.sh BUILD_DIR [--quick] [--out DIR]
 #
-# synclap side: BUILD_DIR/bench/bench_frontend, BUILD_DIR/bench/bench_model (each skipped if not built).
+# synclap side: BUILD_DIR/bench/bench_frontend, bench_model, bench_train (each skipped if not built).
 # Reference side: bench/reference/*.py with /usr/bin/python3; the reference is found through
 # SYNCLAP_REFERENCE_PYTHONPATH (default /work/ref, see bench/reference/README.md) and skipped with a note
 # if it cannot be imported. Pairs run back to back (front end: synclap then reference; model: synclap then
@@ -85,6 +85,16 @@ else
 fi
 if [ $ref_ok = 1 ]; then
   run "reference model" "$REF" "$PY" "$HERE/reference/model_reference.py" --wav-dir "$WAVS" --threads 2 $QFLAG
+fi
+
+# 3. Training: one contrastive step (forward, backward, AdamW) of HTS-AT tiny + RoBERTa at batch 8; the CPU configs.
+if [ -x "$BUILD/bench/bench_train" ]; then
+  run "synclap train" "$OURS" "$BUILD/bench/bench_train" $QFLAG
+else
+  echo "# $BUILD/bench/bench_train not built: skipped"
+fi
+if [ $ref_ok = 1 ]; then
+  run "reference train" "$REF" "$PY" "$HERE/reference/train_reference.py" --threads 2 $QFLAG
 fi
 
 echo
