@@ -33,9 +33,9 @@ namespace {
 
 struct DemoArgs {
   std::string out = "out/demo";
-  int64_t clips = 1000;
+  int64_t clips = 1200;
   double seconds = 5.0;
-  int64_t epochs = 10;
+  int64_t epochs = 14;
   int64_t batch = 32;
   uint64_t seed = 1;
   bool fresh = false;
@@ -164,9 +164,9 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
              {"model", model_config_path()},
              {"batch_size", a.batch},
              {"epochs", a.epochs},
-             {"lr", 2e-3},
+             {"lr", 1e-3},
              {"weight_decay", 0.1},
-             {"warmup_steps", 30},
+             {"warmup_steps", 20},
              {"min_lr_ratio", 0.05},
              {"caption_augment_prob", 0.2},
              {"max_val_items", 200},
@@ -321,9 +321,9 @@ static Command reg("demo",
                    [](CLI::App& sub, Context& ctx) {
                      auto a = std::make_shared<DemoArgs>();
                      sub.add_option("--out", a->out, "Output folder (default out/demo; a re-run continues it)");
-                     sub.add_option("--clips", a->clips, "Clips to synthesise (default 1000)");
+                     sub.add_option("--clips", a->clips, "Clips to synthesise (default 1200)");
                      sub.add_option("--seconds", a->seconds, "Seconds per clip (default 5)");
-                     sub.add_option("--epochs", a->epochs, "Training epochs (default 10)");
+                     sub.add_option("--epochs", a->epochs, "Training epochs (default 14)");
                      sub.add_option("--batch", a->batch, "Training batch size (default 32)");
                      sub.add_option("--seed", a->seed, "Seed (default 1)");
                      sub.add_flag("--fresh", a->fresh, "Delete the output folder first");
