@@ -48,13 +48,16 @@ void copy(const std::string& from, const std::string& to) {
 
 // Expects `fn` to throw a FileError whose message contains every string in `parts`.
 template <typename Fn>
-void expect_file_error(Fn fn, const std::vector<std::string>& parts) {
+::testing::AssertionResult file_error_of(Fn fn, const std::vector<std::string>& parts) {
   try {
     fn();
-    ADD_FAILURE() << "no FileError";
   } catch (const FileError& e) {
-    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "\n  lacks: " << p;
+    const std::string what = e.what();
+    for (const auto& p : parts)
+      if (what.find(p) == std::string::npos) return ::testing::AssertionFailure() << what << "\n  lacks: " << p;
+    return ::testing::AssertionSuccess();
   }
+  return ::testing::AssertionFailure() << "no FileError";
 }
 
 }  // namespace
@@ -116,10 +119,10 @@ TEST(Checkpoint, RefusesMissingUnexpectedAndMisShapedTensors) {
   const std::string f = dir + "/bad.safetensors";
   write_tensors(f, bad);
   const auto before = m->audio_projection->linear1->weight.clone();
-  expect_file_error([&] { load_state(state, {f}); },
+  EXPECT_TRUE(file_error_of([&] { load_state(state, {f}); },
                     {f, "missing 1 (text_projection.linear1.weight)",
                      "unexpected 1 (audio_model.audio_encoder.head.weight)",
-                     "mis-shaped 1 (audio_projection.linear2.bias (file [9], model [8]))"});
+                     "mis-shaped 1 (audio_projection.linear2.bias (file [9], model [8]))"}));
   EXPECT_TRUE(torch::equal(before, m->audio_projection->linear1->weight));  // nothing was copied
 
   // Integer data for a float parameter is refused too.
@@ -127,7 +130,7 @@ TEST(Checkpoint, RefusesMissingUnexpectedAndMisShapedTensors) {
   for (auto& [n, t] : wrong_kind)
     if (n == "logit_scale_a") t = torch::full({}, 3, torch::kInt64);
   write_tensors(f, wrong_kind);
-  expect_file_error([&] { load_state(state, {f}); }, {"logit_scale_a (file I64"});
+  EXPECT_TRUE(file_error_of([&] { load_state(state, {f}); }, {"logit_scale_a (file I64"}));
 }
 
 TEST(Checkpoint, ToleratesOnlyRecomputableBuffersMissingAndConvertsDtypes) {
@@ -194,9 +197,9 @@ TEST(Checkpoint, SynclapDirectoryRoundTrip) {
     EXPECT_TRUE(torch::equal(m->audio_embeddings(feats, {}), l.model->audio_embeddings(feats, {})));
   }
   // A contract that does not fit the model is refused on save and on load.
-  expect_file_error([&] { save_checkpoint(*m, PreprocessContract::clap_fused(), dir); }, {"fused"});
+  EXPECT_TRUE(file_error_of([&] { save_checkpoint(*m, PreprocessContract::clap_fused(), dir); }, {"fused"}));
   write_file_atomic(dir + "/preprocess.json", PreprocessContract::clap_fused().to_json());
-  expect_file_error([&] { load_checkpoint(dir); }, {dir, "preprocessing contract is fused"});
+  EXPECT_TRUE(file_error_of([&] { load_checkpoint(dir); }, {dir, "preprocessing contract is fused"}));
 }
 
 TEST(Checkpoint, HuggingFaceDirectory) {
@@ -236,23 +239,23 @@ TEST(Checkpoint, HuggingFaceDirectory) {
 
   // A fused config with unfused weights: refused, naming the weights file and what is missing.
   copy(golden("tiny_fused_config.json"), dir + "/config.json");
-  expect_file_error([&] { load_checkpoint(dir); },
-                    {dir + "/model.safetensors", "missing", "audio_model.audio_encoder.patch_embed.fusion_model."});
+  EXPECT_TRUE(file_error_of([&] { load_checkpoint(dir); },
+                    {dir + "/model.safetensors", "missing", "audio_model.audio_encoder.patch_embed.fusion_model."}));
 }
 
 TEST(Checkpoint, ClearErrorsForWhatIsNotACheckpoint) {
   const std::string dir = test::temp_dir("ckpt_errors");
-  expect_file_error([&] { load_checkpoint(dir + "/absent"); }, {"absent", "no such"});
-  expect_file_error([&] { load_checkpoint(dir); }, {dir, "not a model directory"});
+  EXPECT_TRUE(file_error_of([&] { load_checkpoint(dir + "/absent"); }, {"absent", "no such"}));
+  EXPECT_TRUE(file_error_of([&] { load_checkpoint(dir); }, {dir, "not a model directory"}));
   write_file_atomic(dir + "/config.json", tiny_config().to_json().dump());
-  expect_file_error([&] { load_checkpoint(dir); }, {dir, "no model.safetensors"});
+  EXPECT_TRUE(file_error_of([&] { load_checkpoint(dir); }, {dir, "no model.safetensors"}));
   write_file_atomic(dir + "/pytorch_model.bin", "x");
-  expect_file_error([&] { load_checkpoint(dir); }, {"pytorch_model.bin"});
+  EXPECT_TRUE(file_error_of([&] { load_checkpoint(dir); }, {"pytorch_model.bin"}));
   write_file_atomic(dir + "/model.safetensors", "garbage that is not safetensors");
-  expect_file_error([&] { load_checkpoint(dir); }, {dir + "/model.safetensors"});
+  EXPECT_TRUE(file_error_of([&] { load_checkpoint(dir); }, {dir + "/model.safetensors"}));
   write_file_atomic(dir + "/config.json", "{\"text_config\": {\"hidden_act\": \"sparkle\"}}");
-  expect_file_error([&] { load_checkpoint(dir); }, {dir + "/config.json", "sparkle"});
+  EXPECT_TRUE(file_error_of([&] { load_checkpoint(dir); }, {dir + "/config.json", "sparkle"}));
   // A safetensors file without a config.
   write_tensors(dir + "/plain.safetensors", {{"x", torch::zeros({1})}});
-  expect_file_error([&] { load_checkpoint(dir + "/plain.safetensors"); }, {"no model config"});
+  EXPECT_TRUE(file_error_of([&] { load_checkpoint(dir + "/plain.safetensors"); }, {"no model config"}));
 }
