@@ -214,6 +214,8 @@ std::string long_audio_policy(const PreprocessContract& c);
 // Pictures
 // ---------------------------------------------------------------------------------------------
 
+// Text made safe inside HTML/SVG/XML elements and attribute values (< > & " escaped).
+std::string xml_escape(const std::string& s);
 // A confusion matrix as an SVG heat map (row-normalised colours, counts printed in the cells).
 std::string confusion_svg(const std::vector<int64_t>& confusion, const std::vector<std::string>& classes,
                           const std::string& title = "");

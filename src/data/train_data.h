@@ -32,27 +32,10 @@
 #include <string>
 #include <vector>
 
+#include "data/train_items.h"
 #include "synclap/frontend.h"
 
 namespace synclap {
-
-struct TrainItem {
-  std::string id;                     // manifest "id" (or the tar member's key)
-  std::string audio;                  // resolved path of the audio file (or "TAR::member" for shards)
-  // Webdataset members: where the member's bytes lie in the (uncompressed) tar; -1 for plain files.
-  int64_t tar_offset = -1, tar_size = -1;
-  std::vector<std::string> captions;  // at least one
-  nlohmann::json labels = nlohmann::json::object();
-  std::string split;                  // train | val | test | heldout | "" (unknown)
-  double duration = 0;                // seconds (0 = unknown)
-};
-
-// `source`: a dataset directory (DIR/manifest.jsonl; fields as synclap's synth/import write them, also
-// audio|path|file, caption|text) or a directory of / path to webdataset .tar shards (NNNNNN.<audio ext> +
-// NNNNNN.json with "text" (string or list), optional "labels", "split"). `split`: keep only items of that
-// split ("" = all). Items without a caption are skipped with a warning. Throws FileError naming the file
-// for an unreadable or malformed source.
-std::vector<TrainItem> read_train_items(const std::string& source, const std::string& split = "");
 
 struct CaptionAugment {
   double prob = 0.0;        // chance that a caption is augmented (per item per epoch)

@@ -100,7 +100,7 @@ void warn_no_caption(const std::string& where) {
   std::cerr << "synclap: skipping " << where << ": no caption\n";
 }
 
-std::vector<TrainItem> read_manifest_items(const std::string& dir) {
+std::vector<TrainItem> manifest_records(const std::string& dir, bool keep_captionless) {
   const std::string path = (fs::path(dir) / "manifest.jsonl").string();
   std::ifstream in(path);
   if (!in) throw FileError(path, "cannot open (a dataset directory needs manifest.jsonl)");
@@ -135,7 +135,7 @@ std::vector<TrainItem> read_manifest_items(const std::string& dir) {
     if (j.contains("labels") && j["labels"].is_object()) it.labels = j["labels"];
     if (j.contains("split") && j["split"].is_string()) it.split = j["split"].get<std::string>();
     if (j.contains("duration") && j["duration"].is_number()) it.duration = j["duration"].get<double>();
-    if (it.captions.empty()) {
+    if (it.captions.empty() && !keep_captionless) {
       warn_no_caption(path + " line " + std::to_string(lineno) + " (" + it.audio + ")");
       continue;
     }
@@ -143,6 +143,8 @@ std::vector<TrainItem> read_manifest_items(const std::string& dir) {
   }
   return items;
 }
+
+std::vector<TrainItem> read_manifest_items(const std::string& dir) { return manifest_records(dir, false); }
 
 // --- tar shards -------------------------------------------------------------------------------------
 
@@ -307,6 +309,8 @@ std::vector<TrainItem> read_tar_items(const std::string& tar) {
 }
 
 }  // namespace
+
+std::vector<TrainItem> read_manifest_records(const std::string& dir) { return manifest_records(dir, true); }
 
 std::vector<TrainItem> read_train_items(const std::string& source, const std::string& split) {
   std::vector<TrainItem> all;

@@ -18,19 +18,6 @@ std::array<uint8_t, 3> heat(double v) {
   return {uint8_t(255 - v * (255 - 8)), uint8_t(255 - v * (255 - 48)), uint8_t(255 - v * (255 - 107))};
 }
 
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char ch : s) {
-    switch (ch) {
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '&': o += "&amp;"; break;
-      case '"': o += "&quot;"; break;
-      default: o += ch;
-    }
-  }
-  return o;
-}
 
 std::vector<double> row_fractions(const std::vector<int64_t>& m, int64_t C) {
   std::vector<double> f(size_t(C * C), 0.0);
@@ -104,5 +91,19 @@ std::vector<uint8_t> confusion_rgb(const std::vector<int64_t>& m, int64_t C, int
   return img;
 }
 
+
+std::string xml_escape(const std::string& s) {
+  std::string o;
+  for (char ch : s) {
+    switch (ch) {
+      case '<': o += "&lt;"; break;
+      case '>': o += "&gt;"; break;
+      case '&': o += "&amp;"; break;
+      case '"': o += "&quot;"; break;
+      default: o += ch;
+    }
+  }
+  return o;
+}
 
 }  // namespace synclap

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "synclap/error.h"
+#include "synclap/eval.h"
 #include "synclap/util.h"
 #include "train/train_internal.h"
 
@@ -23,17 +24,6 @@ std::string num(double v) {
   return buf;
 }
 
-std::string escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
-  }
-  return o;
-}
 
 }  // namespace
 
@@ -54,7 +44,7 @@ std::string line_chart_svg(const std::vector<ChartSeries>& series, const std::st
   o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
     << "\" viewBox=\"0 0 " << width << " " << height << "\" font-family=\"sans-serif\" font-size=\"11\">"
     << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>"
-    << "<text x=\"" << width / 2 << "\" y=\"16\" text-anchor=\"middle\" font-size=\"13\">" << escape(title) << "</text>";
+    << "<text x=\"" << width / 2 << "\" y=\"16\" text-anchor=\"middle\" font-size=\"13\">" << xml_escape(title) << "</text>";
   if (x0 > x1) {
     o << "<text x=\"" << width / 2 << "\" y=\"" << height / 2 << "\" text-anchor=\"middle\">no data yet</text></svg>";
     return o.str();
@@ -79,7 +69,7 @@ std::string line_chart_svg(const std::vector<ChartSeries>& series, const std::st
     const double fx = x0 + (x1 - x0) * i / 4.0;
     o << "<text x=\"" << px(fx) << "\" y=\"" << top + ph + 14 << "\" text-anchor=\"middle\">" << num(fx) << "</text>";
   }
-  o << "<text x=\"" << left + pw / 2 << "\" y=\"" << height - 6 << "\" text-anchor=\"middle\">" << escape(x_label)
+  o << "<text x=\"" << left + pw / 2 << "\" y=\"" << height - 6 << "\" text-anchor=\"middle\">" << xml_escape(x_label)
     << "</text>";
   for (size_t si = 0; si < series.size(); ++si) {
     const auto& s = series[si];
@@ -96,7 +86,7 @@ std::string line_chart_svg(const std::vector<ChartSeries>& series, const std::st
     else if (n > 1)
       o << "<polyline fill=\"none\" stroke=\"" << colour << "\" stroke-width=\"1.5\" points=\"" << pts.str() << "\"/>";
     o << "<text x=\"" << left + 8 << "\" y=\"" << top + 14 + 13 * si << "\" fill=\"" << colour << "\">"
-      << escape(s.name) << "</text>";
+      << xml_escape(s.name) << "</text>";
   }
   o << "</svg>";
   return o.str();
@@ -156,15 +146,15 @@ void write_training_report(const std::string& run_dir) {
   h << "<!doctype html><html><head><meta charset=\"utf-8\"><title>synclap training report</title>"
     << "<style>body{font-family:sans-serif;margin:24px;max-width:1400px}svg{margin:6px;border:1px solid #ddd}"
     << "pre{background:#f6f6f6;padding:8px;overflow:auto}</style></head><body>"
-    << "<h1>synclap training report</h1><p>Run: " << escape(run_dir) << " &middot; last step " << last_step
-    << " &middot; skipped (non-finite) steps " << skipped << " &middot; written " << escape(std::to_string(int64_t(now_seconds())))
+    << "<h1>synclap training report</h1><p>Run: " << xml_escape(run_dir) << " &middot; last step " << last_step
+    << " &middot; skipped (non-finite) steps " << skipped << " &middot; written " << xml_escape(std::to_string(int64_t(now_seconds())))
     << " (unix time)</p>" << loss_svg << temp_svg << recall_svg << lr_svg << speed_svg;
-  if (!last_val_json.empty()) h << "<h2>Last validation</h2><pre>" << escape(last_val_json) << "</pre>";
+  if (!last_val_json.empty()) h << "<h2>Last validation</h2><pre>" << xml_escape(last_val_json) << "</pre>";
   std::ifstream cfg(run_dir + "/config.json");
   if (cfg) {
     std::stringstream ss;
     ss << cfg.rdbuf();
-    h << "<h2>Config</h2><pre>" << escape(ss.str()) << "</pre>";
+    h << "<h2>Config</h2><pre>" << xml_escape(ss.str()) << "</pre>";
   }
   h << "</body></html>\n";
   write_file_atomic(run_dir + "/report.html", h.str());

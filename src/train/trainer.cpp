@@ -185,7 +185,9 @@ class Trainer {
 
   std::vector<TrainItem> train_items_, val_items_;
   std::vector<TrainStage> stages_;
+  std::vector<std::vector<TrainItem>> stage_items_;  // each stage's training items (its subset)
   std::vector<int64_t> stage_steps_;
+  std::unique_ptr<Loader> val_loader_;               // made at the first validation, reused
   int64_t total_steps_ = 0;
   TrainerState state_;
   std::string resume_dir_;
@@ -397,13 +399,14 @@ void Trainer::plan_stages(const std::vector<TrainItem>& train_items) {
   for (auto& st : stages_) {
     for (const auto& g : cfg_.freeze)
       if (std::find(st.freeze.begin(), st.freeze.end(), g) == st.freeze.end()) st.freeze.push_back(g);
+    stage_items_.push_back(stage_items(train_items, st));
+    const auto& items = stage_items_.back();
+    if (items.size() < size_t(cfg_.batch_size))
+      throw Error("stage \"" + st.name + "\": " + std::to_string(items.size()) + " training items, fewer than one batch of " +
+                  std::to_string(cfg_.batch_size));
     int64_t n = st.steps;
     if (n == 0) {
-      const auto items = stage_items(train_items, st);
       const int64_t per_epoch = int64_t(items.size()) / cfg_.batch_size;
-      if (per_epoch == 0)
-        throw Error("stage \"" + st.name + "\": " + std::to_string(items.size()) + " training items, fewer than one batch of " +
-                    std::to_string(cfg_.batch_size));
       n = std::max<int64_t>(1, int64_t(std::llround(st.epochs * double(per_epoch))));
     }
     stage_steps_.push_back(n);
@@ -440,7 +443,8 @@ std::map<std::string, double> Trainer::validate() {
   if (val_items_.empty()) return out;
   model_->eval();
   torch::NoGradGuard ng;
-  auto loader = make_loader(val_items_, false);
+  if (!val_loader_) val_loader_ = make_loader(val_items_, false);  // keeps its feature cache between epochs
+  Loader* loader = val_loader_.get();
   loader->start_epoch(0, 0);
   std::vector<torch::Tensor> audio;
   std::vector<int64_t> clip_of_item(val_items_.size(), -1);
@@ -631,8 +635,7 @@ TrainSummary Trainer::run() {
   while (state_.stage < int64_t(stages_.size()) && state_.step < total_steps_ && !interrupted) {
     const TrainStage& st = stages_[size_t(state_.stage)];
     apply_freeze(st);
-    auto items = stage_items(train_items_, st);
-    auto loader = make_loader(items, true);
+    auto loader = make_loader(stage_items_[size_t(state_.stage)], true);
     loader->start_epoch(state_.epoch, state_.batch_in_epoch);
     const int64_t stage_len = stage_steps_[size_t(state_.stage)];
     Batch batch;
@@ -708,7 +711,6 @@ TrainSummary Trainer::run() {
                        static_cast<long long>(state_.step), std::isfinite(global_loss) ? "gradient" : "loss",
                        static_cast<long long>(state_.skipped));
       }
-      for (auto& p : all_params_) p.mutable_grad() = torch::Tensor();
       ++state_.step;
       ++state_.stage_step;
       ++steps_this_run;

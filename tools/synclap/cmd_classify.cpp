@@ -35,29 +35,6 @@ std::string trim(const std::string& s) {
   return s.substr(b, e - b + 1);
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return s;
-}
-
-std::string csv_quote(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string o = "\"";
-  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return o + "\"";
-}
-
-// Every "{label}" in the template replaced by the label; a template without one gets the label appended.
-std::string fill(const std::string& tmpl, const std::string& label) {
-  const std::string key = "{label}";
-  if (tmpl.find(key) == std::string::npos) return tmpl + " " + label;
-  std::string out;
-  size_t pos = 0;
-  for (size_t at; (at = tmpl.find(key, pos)) != std::string::npos; pos = at + key.size())
-    out += tmpl.substr(pos, at - pos) + label;
-  return out + tmpl.substr(pos);
-}
-
 int run_classify(ClassifyArgs a, const Context& ctx) {
   std::vector<std::string> labels;
   if (!a.labels.empty()) {
@@ -92,7 +69,7 @@ int run_classify(ClassifyArgs a, const Context& ctx) {
   // Label embeddings: mean over templates, renormalised.
   std::vector<std::string> prompts;
   for (const auto& l : labels)
-    for (const auto& t : a.templates) prompts.push_back(fill(t, l));
+    for (const auto& t : a.templates) prompts.push_back(fill_template(t, l));
   const Embeddings pe = embed_texts(lm, prompts, ctx, "embedding prompts");
   Embeddings le;
   le.rows = int64_t(labels.size());

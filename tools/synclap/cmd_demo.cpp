@@ -23,6 +23,7 @@
 
 #include "command.h"
 #include "synclap/error.h"
+#include "synclap/eval.h"
 #include "synclap/util.h"
 
 namespace fs = std::filesystem;
@@ -85,17 +86,6 @@ void run_step(const std::string& step, const std::vector<std::string>& args, std
     for (const auto& s : args) cmd += " " + s;
     throw Error("demo: step '" + step + "' failed (" + cmd + ")");
   }
-}
-
-std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else o += c;
-  }
-  return o;
 }
 
 std::string read_or_empty(const std::string& path) {
@@ -294,7 +284,7 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
        "svg{border:1px solid #ddd;margin:6px;max-width:100%;height:auto}</style></head><body>"
     << "<h1>synclap demo</h1><p>A dataset synthesised here, a CPU CLAP model trained on it from scratch, evaluated on "
        "its held-out test split and used to search the test clips by text.</p><pre>"
-    << html_escape(table.str()) << "</pre><h2>Training</h2>" << read_or_empty(run + "/loss.svg")
+    << xml_escape(table.str()) << "</pre><h2>Training</h2>" << read_or_empty(run + "/loss.svg")
     << read_or_empty(run + "/recall.svg") << "<p>Full training report: <a href=\"run/report.html\">run/report.html</a></p>"
     << "<h2>Zero-shot confusion matrices</h2>" << read_or_empty(out + "/eval-genre/confusion.svg")
     << read_or_empty(out + "/eval-lead/confusion.svg") << "</body></html>\n";

@@ -59,20 +59,14 @@ std::vector<ManifestItem> select_split(const std::vector<ManifestItem>& all, con
   return out;
 }
 
-std::string html_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
-  return o;
-}
-
 void write_report(const std::string& dir, const std::string& title, const std::string& table,
                   const std::string& svg, const nlohmann::json& result) {
   std::ostringstream h;
-  h << "<!doctype html><html><head><meta charset=\"utf-8\"><title>" << html_escape(title)
+  h << "<!doctype html><html><head><meta charset=\"utf-8\"><title>" << xml_escape(title)
     << "</title><style>body{font-family:sans-serif;margin:2em}pre{background:#f4f4f4;padding:1em}</style></head><body>"
-    << "<h1>" << html_escape(title) << "</h1><pre>" << html_escape(table) << "</pre>";
+    << "<h1>" << xml_escape(title) << "</h1><pre>" << xml_escape(table) << "</pre>";
   if (!svg.empty()) h << "<h2>Confusion matrix</h2>" << svg;
-  h << "<h2>Provenance</h2><pre>" << html_escape(result["provenance"].dump(2)) << "</pre></body></html>\n";
+  h << "<h2>Provenance</h2><pre>" << xml_escape(result["provenance"].dump(2)) << "</pre></body></html>\n";
   write_file_atomic((fs::path(dir) / "report.html").string(), h.str());
 }
 

@@ -176,42 +176,7 @@ std::vector<std::string> expand_audio_args(const std::vector<std::string>& args,
 
 std::vector<ManifestItem> read_manifest(const std::string& dir) {
   const std::string path = (fs::path(dir) / "manifest.jsonl").string();
-  std::ifstream in(path);
-  if (!in) throw FileError(path, "cannot open (a dataset directory needs manifest.jsonl)");
-  std::vector<ManifestItem> items;
-  std::string line;
-  int64_t lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception& e) {
-      throw FileError(path, "line " + std::to_string(lineno) + ": not JSON (" + e.what() + ")");
-    }
-    ManifestItem it;
-    for (const char* k : {"audio", "path", "file", "audio_path"})
-      if (j.contains(k) && j[k].is_string()) {
-        it.audio = j[k].get<std::string>();
-        break;
-      }
-    if (it.audio.empty()) throw FileError(path, "line " + std::to_string(lineno) + ": no audio path field");
-    if (fs::path(it.audio).is_relative()) it.audio = (fs::path(dir) / it.audio).string();
-    if (j.contains("captions") && j["captions"].is_array()) {
-      for (const auto& c : j["captions"])
-        if (c.is_string()) it.captions.push_back(c.get<std::string>());
-    } else {
-      for (const char* k : {"caption", "text"})
-        if (j.contains(k) && j[k].is_string()) {
-          it.captions.push_back(j[k].get<std::string>());
-          break;
-        }
-    }
-    if (j.contains("labels") && j["labels"].is_object()) it.labels = j["labels"];
-    if (j.contains("split") && j["split"].is_string()) it.split = j["split"].get<std::string>();
-    items.push_back(std::move(it));
-  }
+  std::vector<ManifestItem> items = read_manifest_records(dir);
   if (items.empty()) throw FileError(path, "no records");
   return items;
 }
@@ -268,6 +233,22 @@ std::string format_table(const std::vector<std::vector<std::string>>& rows) {
     }
   }
   return o.str();
+}
+
+}  // namespace synclap::cli
+
+namespace synclap::cli {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return s;
+}
+
+std::string csv_quote(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string o = "\"";
+  for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return o + "\"";
 }
 
 }  // namespace synclap::cli

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "command.h"
+#include "data/train_items.h"
 #include "synclap/eval.h"
 #include "synclap/model.h"
 
@@ -44,14 +45,9 @@ std::vector<std::string> expand_audio_args(const std::vector<std::string>& args,
 // Audio files directly inside `dir` (by extension), sorted.
 std::vector<std::string> list_audio_files(const std::string& dir);
 
-// One record of DIR/manifest.jsonl. Accepted field names: audio|path|file|audio_path (relative to DIR),
-// captions (list) or caption|text (string), labels (object), split.
-struct ManifestItem {
-  std::string audio;  // resolved path
-  std::vector<std::string> captions;
-  nlohmann::json labels = nlohmann::json::object();
-  std::string split;
-};
+// One record of DIR/manifest.jsonl (data/train_items.h: audio resolved against DIR, captions, labels, split).
+using ManifestItem = TrainItem;
+// Every record (also those without captions); FileError when there is none.
 std::vector<ManifestItem> read_manifest(const std::string& dir);
 
 // Provenance with checkpoint hash, contract and long-audio policy of a loaded model.
@@ -64,6 +60,10 @@ std::string fmt(double v, int digits = 4);
 // <s> ... </s> token ids of each text (truncated to max_length), with the tokenizer in `dir` (cached).
 std::vector<std::vector<int64_t>> tokenize_texts(const std::string& dir, const std::vector<std::string>& texts,
                                                  int max_length);
+
+// Lower-case ASCII copy; a CSV field quoted when it holds a comma, quote or line break.
+std::string lower(std::string s);
+std::string csv_quote(const std::string& s);
 
 // The whole command line, for provenance.
 std::string& command_line();
