@@ -180,6 +180,11 @@ struct Sampler::Impl {
         value = int(std::find(names.begin(), names.end(), fixed[attr]) - names.begin());
       } else {
         std::vector<double> bias;
+        if (attr == "tempo") {  // only tempo words that overlap the genre's typical range: genre must be audible
+          const auto& g = v.genres[size_t(s.genre)];
+          for (const auto& t : v.tempos)
+            bias.push_back(g.bpm.size() == 2 && (t.bpm_high < g.bpm[0] || t.bpm_low > g.bpm[1]) ? 1e6 : 0.0);
+        }
         if (attr == "mode") {  // prefer the genre's modes and the mood's major/minor colour
           const auto& g = v.genres[size_t(s.genre)];
           const auto& m = v.moods[size_t(s.mood)];
@@ -197,15 +202,22 @@ struct Sampler::Impl {
     }
 
     // Tempo: a BPM inside the tempo word's range, nudged by the mood.
+    // Where the word's range overlaps the genre's, inside the overlap (a "fast" dnb track is 165-178).
     const auto& tw = v.tempos[size_t(s.tempo)];
-    s.bpm = int(std::clamp<int64_t>(rng.between(tw.bpm_low, tw.bpm_high) + v.moods[size_t(s.mood)].tempo_shift / 2,
-                                    tw.bpm_low, tw.bpm_high));
+    int64_t lo = tw.bpm_low, hi = tw.bpm_high;
+    const auto& gb = v.genres[size_t(s.genre)].bpm;
+    if (gb.size() == 2 && std::max<int64_t>(lo, gb[0]) <= std::min<int64_t>(hi, gb[1]))
+      lo = std::max<int64_t>(lo, gb[0]), hi = std::min<int64_t>(hi, gb[1]);
+    s.bpm = int(std::clamp<int64_t>(rng.between(lo, hi) + v.moods[size_t(s.mood)].tempo_shift / 2, lo, hi));
 
     // Instruments: the ensemble's size, each given a role.
     const auto& ens = v.ensembles[size_t(s.ensemble)];
     const int n = int(rng.between(ens.min_instruments, ens.max_instruments));
     const bool drums = v.genres[size_t(s.genre)].drums != "none";
-    std::vector<std::string> order = {"lead", "chords", "bass", drums ? "drums" : "pad", "pad", "lead", "chords"};
+    // A genre with drums has its groove from the duo up (the drums carry most of what makes it that genre).
+    const std::vector<std::string> order =
+        drums ? std::vector<std::string>{"lead", "drums", "chords", "bass", "pad", "lead", "chords"}
+              : std::vector<std::string>{"lead", "chords", "bass", "pad", "pad", "lead", "chords"};
     std::vector<std::string> roles;
     for (int i = 0; i < n; ++i) roles.push_back(order[size_t(i) % order.size()]);
     if (n == 1 && rng.chance(0.4)) roles[0] = "chords";
@@ -233,7 +245,13 @@ struct Sampler::Impl {
       if (cand.empty()) continue;  // the vocabulary has too few instruments of this role: a smaller ensemble
       // Only the genre's pairs matter for instruments (pairs with key or tempo would over-constrain).
       std::vector<std::string> ctx = {chosen[0]};
-      const int inst = choose("instrument", inames, ctx, deliberate, {}, cand);
+      // The drums are the genre's kit ("drum kit" plays the genre's GM kit), not any kit.
+      std::vector<double> ibias;
+      if (role == "drums") {
+        const int kit = v.genres[size_t(s.genre)].drum_kit;
+        for (const auto& in : v.instruments) ibias.push_back(in.program < 0 || in.program == kit ? 0.0 : 1e6);
+      }
+      const int inst = choose("instrument", inames, ctx, deliberate, ibias, cand);
       assign(inst, role);
     }
 

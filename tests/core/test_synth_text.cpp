@@ -118,6 +118,40 @@ TEST(SynthSampler, EnsembleSizeAndRolesAreConsistent) {
   }
 }
 
+// Genre must be audible: the tempo sits in the genre's typical range, and a genre with drums has its own
+// kit from the duo up (without these a "techno" clip could be a slow unaccompanied viola, and a
+// supervised CNN could not tell genres apart at all: bench/RESULTS.md, quality bar).
+TEST(SynthSampler, GenreSetsTempoRangeAndDrums) {
+  SamplerOptions o;
+  o.seed = 5;
+  auto specs = Sampler(vocab(), o).take(300);
+  int with_drums = 0, drum_genre_ensembles = 0;
+  for (const auto& s : specs) {
+    const auto& g = vocab().genres[s.genre];
+    ASSERT_EQ(g.bpm.size(), 2u);
+    EXPECT_GE(s.bpm, g.bpm[0]) << g.name;
+    EXPECT_LE(s.bpm, g.bpm[1]) << g.name;
+    const bool has_drums = std::any_of(s.parts.begin(), s.parts.end(),
+                                       [&](const InstrumentPart& p) { return vocab().instruments[p.instrument].drums; });
+    if (g.drums == "none") {
+      EXPECT_FALSE(has_drums) << g.name;
+      continue;
+    }
+    if (s.parts.size() >= 2) {
+      ++drum_genre_ensembles;
+      EXPECT_TRUE(has_drums) << g.name << " with " << s.parts.size() << " players";
+    }
+    for (const auto& p : s.parts) {
+      const auto& in = vocab().instruments[p.instrument];
+      if (!in.drums) continue;
+      ++with_drums;
+      EXPECT_TRUE(in.program < 0 || in.program == g.drum_kit) << g.name << " played on " << in.name;
+    }
+  }
+  EXPECT_GT(drum_genre_ensembles, 150);
+  EXPECT_EQ(with_drums, drum_genre_ensembles);
+}
+
 TEST(SynthSampler, SplitsAreSeededAndHeldOutCombinationsNeverTrain) {
   SamplerOptions o;
   o.seed = 3;
