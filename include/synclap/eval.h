@@ -9,7 +9,7 @@
 //   FAD          fit_gaussian() + frechet_distance() / fad()         stable sqrt, per-item, FAD-infinity
 //   Spectrogram  spectrogram_mse()                                   paired clips
 //   Provenance   Provenance                                          what produced a result
-//   Pictures     confusion_svg(), write_png_rgb(), heatmap_rgb()
+//   Pictures     confusion_svg(), histogram_svg(), bars_svg(), write_png_rgb(), heatmap_rgb()
 #pragma once
 #include "synclap/image.h"
 #include <cstdint>
@@ -222,6 +222,19 @@ std::string confusion_svg(const std::vector<int64_t>& confusion, const std::vect
 // The same as an RGB image (cell_px pixels per cell, no text), row-major, 3 bytes per pixel.
 std::vector<uint8_t> confusion_rgb(const std::vector<int64_t>& confusion, int64_t classes, int cell_px,
                                    int* width, int* height);
+// Equal-width bins between the smallest and largest finite value (non-finite values are left out).
+struct HistogramCounts {
+  double lo = 0, hi = 0;
+  std::vector<int64_t> counts;
+};
+HistogramCounts histogram_counts(const std::vector<double>& values, int bins);
+// That histogram as SVG (one <rect class="bin"> per bin, the mean marked), e.g. per-item CLAP scores.
+std::string histogram_svg(const std::vector<double>& values, int bins, const std::string& title = "",
+                          const std::string& xlabel = "");
+// Signed horizontal bars, one row per label (one <rect class="bar"> each; positive red, negative blue),
+// e.g. the items that most worsen or improve a FAD.
+std::string bars_svg(const std::vector<std::string>& labels, const std::vector<double>& values,
+                     const std::string& title = "", const std::string& xlabel = "");
 // Writes an 8-bit RGB PNG (no zlib needed: stored deflate blocks), atomically.
 // write_png_rgb() and png_rgb_bytes() are in synclap/image.h.
 

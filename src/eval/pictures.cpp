@@ -1,7 +1,8 @@
 // Pictures for reports: a confusion matrix as SVG, or as an RGB heat map (written as PNG by
-// synclap/image.h).
+// synclap/image.h); a histogram (CLAP scores) and signed horizontal bars (FAD contributions) as SVG.
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -91,6 +92,106 @@ std::vector<uint8_t> confusion_rgb(const std::vector<int64_t>& m, int64_t C, int
   return img;
 }
 
+
+HistogramCounts histogram_counts(const std::vector<double>& values, int bins) {
+  if (bins <= 0) throw Error("histogram: bins must be positive");
+  HistogramCounts h;
+  h.counts.assign(size_t(bins), 0);
+  bool any = false;
+  for (double v : values) {
+    if (!std::isfinite(v)) continue;
+    h.lo = any ? std::min(h.lo, v) : v;
+    h.hi = any ? std::max(h.hi, v) : v;
+    any = true;
+  }
+  if (!any) return h;
+  if (h.hi - h.lo < 1e-12) h.lo -= 0.5, h.hi += 0.5;  // all equal: one unit-wide range around the value
+  for (double v : values) {
+    if (!std::isfinite(v)) continue;
+    const int b = std::min(bins - 1, int((v - h.lo) / (h.hi - h.lo) * bins));
+    ++h.counts[size_t(std::max(0, b))];
+  }
+  return h;
+}
+
+std::string histogram_svg(const std::vector<double>& values, int bins, const std::string& title,
+                          const std::string& xlabel) {
+  const HistogramCounts h = histogram_counts(values, bins);
+  const int W = 560, H = 300, left = 50, right = 20, top = 40, bottom = 50;
+  const int pw = W - left - right, ph = H - top - bottom;
+  const int64_t peak = std::max<int64_t>(1, *std::max_element(h.counts.begin(), h.counts.end()));
+  double sum = 0;
+  int64_t n = 0;
+  for (double v : values)
+    if (std::isfinite(v)) sum += v, ++n;
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+    << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  if (!title.empty()) o << "<text x=\"10\" y=\"18\" font-size=\"14\">" << xml_escape(title) << "</text>\n";
+  o << "<text x=\"" << W - right << "\" y=\"18\" text-anchor=\"end\">n = " << n << "</text>\n";
+  o << "<line x1=\"" << left << "\" y1=\"" << top + ph << "\" x2=\"" << left + pw << "\" y2=\"" << top + ph
+    << "\" stroke=\"#444\"/>\n";
+  const double bw = double(pw) / bins;
+  for (int b = 0; b < bins; ++b) {
+    const int64_t c = h.counts[size_t(b)];
+    const double bh = double(ph) * double(c) / double(peak);
+    const double lo = h.lo + (h.hi - h.lo) * b / bins, hi = h.lo + (h.hi - h.lo) * (b + 1) / bins;
+    o << "<rect class=\"bin\" x=\"" << left + b * bw + 1 << "\" y=\"" << top + ph - bh << "\" width=\""
+      << std::max(1.0, bw - 2) << "\" height=\"" << bh << "\" fill=\"#3b6ea8\"><title>[" << lo << ", " << hi
+      << "): " << c << "</title></rect>\n";
+  }
+  o << "<text x=\"" << left << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">" << h.lo << "</text>\n";
+  o << "<text x=\"" << left + pw << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">" << h.hi << "</text>\n";
+  o << "<text x=\"" << left - 6 << "\" y=\"" << top + 4 << "\" text-anchor=\"end\">" << peak << "</text>\n";
+  if (n > 0) {
+    const double mean = sum / double(n);
+    const double x = left + pw * (mean - h.lo) / (h.hi - h.lo);
+    o << "<line x1=\"" << x << "\" y1=\"" << top - 6 << "\" x2=\"" << x << "\" y2=\"" << top + ph
+      << "\" stroke=\"#c0392b\" stroke-dasharray=\"4 3\"/>\n<text x=\"" << x + 4 << "\" y=\"" << top
+      << "\" fill=\"#c0392b\">mean " << mean << "</text>\n";
+  }
+  if (!xlabel.empty())
+    o << "<text x=\"" << left + pw / 2 << "\" y=\"" << H - 12 << "\" text-anchor=\"middle\">" << xml_escape(xlabel)
+      << "</text>\n";
+  o << "</svg>\n";
+  return o.str();
+}
+
+std::string bars_svg(const std::vector<std::string>& labels, const std::vector<double>& values,
+                     const std::string& title, const std::string& xlabel) {
+  if (labels.size() != values.size()) throw Error("bars_svg: labels and values differ in length");
+  const int row = 18, left = 260, right = 70, top = 40, bottom = 40, pw = 360;
+  const int W = left + pw + right, H = top + int(labels.size()) * row + bottom;
+  double lo = 0, hi = 0;
+  for (double v : values)
+    if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  if (hi - lo < 1e-300) hi = lo + 1;
+  const auto xpos = [&](double v) { return left + pw * (v - lo) / (hi - lo); };
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+    << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  if (!title.empty()) o << "<text x=\"10\" y=\"18\" font-size=\"14\">" << xml_escape(title) << "</text>\n";
+  const double x0 = xpos(0);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const double v = std::isfinite(values[i]) ? values[i] : 0.0;
+    const double x = xpos(v);
+    const int y = top + int(i) * row;
+    std::string name = labels[i];
+    if (name.size() > 40) name = "…" + name.substr(name.size() - 39);
+    o << "<text x=\"" << left - 6 << "\" y=\"" << y + 13 << "\" text-anchor=\"end\">" << xml_escape(name)
+      << "</text>\n<rect class=\"bar\" x=\"" << std::min(x, x0) << "\" y=\"" << y + 3 << "\" width=\""
+      << std::max(0.5, std::fabs(x - x0)) << "\" height=\"" << row - 6 << "\" fill=\""
+      << (v > 0 ? "#c0392b" : "#3b6ea8") << "\"><title>" << xml_escape(labels[i]) << ": " << values[i]
+      << "</title></rect>\n<text x=\"" << left + pw + 6 << "\" y=\"" << y + 13 << "\">" << values[i] << "</text>\n";
+  }
+  o << "<line x1=\"" << x0 << "\" y1=\"" << top << "\" x2=\"" << x0 << "\" y2=\"" << H - bottom
+    << "\" stroke=\"#444\"/>\n";
+  if (!xlabel.empty())
+    o << "<text x=\"" << left + pw / 2 << "\" y=\"" << H - 12 << "\" text-anchor=\"middle\">" << xml_escape(xlabel)
+      << "</text>\n";
+  o << "</svg>\n";
+  return o.str();
+}
 
 std::string xml_escape(const std::string& s) {
   std::string o;

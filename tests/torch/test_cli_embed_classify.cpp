@@ -312,3 +312,63 @@ TEST(CliClassify, ErrorsAreOneLineAndNameTheProblem) {
   EXPECT_EQ(run("embed --model " + q(model_path()) + " --text x --out " + q(dir + "/e.txt"), &so, &se, dir), 1);
   EXPECT_NE(se.find(".npy"), std::string::npos) << se;
 }
+
+// `synclap score -o F.csv` and `synclap fad --per-item -o F.json` write their pictures beside the numbers:
+// F.svg, a histogram of the per-item scores / one bar per generated item, the item that worsens FAD most
+// first (the order of the JSON's contributions).
+TEST(CliScoreFad, PicturesBesideTheResults) {
+  if (!ready()) GTEST_SKIP() << "needs the synclap binary, the golden tiny model and the test vocabulary";
+  const Fixture f = make_files("cli_score_fad");
+  const std::string gen = f.dir + "/gen", ref = f.dir + "/ref";
+  fs::create_directories(gen);
+  fs::create_directories(ref);
+  // Five generated and five reference tones of different pitch (short, so the test stays quick).
+  for (int i = 0; i < 5; ++i) {
+    Waveform w;
+    w.sample_rate = 48000;
+    w.samples.resize(48000);
+    for (size_t k = 0; k < w.samples.size(); ++k) {
+      w.samples[k] = 0.3f * float(std::sin(2 * M_PI * (220.0 * (i + 1)) * k / 48000.0));
+    }
+    write_audio(gen + "/g" + std::to_string(i) + ".wav", w);
+    for (auto& v : w.samples) v *= 0.5f;
+    write_audio(ref + "/r" + std::to_string(i) + ".wav", w);
+  }
+  write_file_atomic(f.dir + "/prompts.csv", std::string("file,prompt\ng0.wav,a low tone\ng1.wav,piano\ng2.wav,rain\n"
+                                                        "g3.wav,a dog\ng4.wav,a high tone\n"));
+  std::string so, se;
+  const std::string csv = f.dir + "/scores.csv";
+  ASSERT_EQ(run("--quiet score --model " + q(model_path()) + " --tokenizer " + q(tokenizer_dir()) + " --prompts " +
+                    q(f.dir + "/prompts.csv") + " --audio " + q(gen) + " -o " + q(csv),
+                &so, &se, f.dir),
+            0)
+      << se;
+  const std::string hist = read_file(f.dir + "/scores.svg");
+  EXPECT_EQ(hist.rfind("<svg", 0), 0u);
+  size_t bins = 0;
+  for (size_t at = hist.find("class=\"bin\""); at != std::string::npos; at = hist.find("class=\"bin\"", at + 1)) ++bins;
+  EXPECT_EQ(bins, 5u);  // max(5, min(30, n / 4)) bins
+  EXPECT_NE(hist.find("n = 5"), std::string::npos);
+
+  const std::string fj = f.dir + "/fad.json";
+  ASSERT_EQ(run("--quiet fad --model " + q(model_path()) + " --tokenizer " + q(tokenizer_dir()) + " --ref " + q(ref) +
+                    " --gen " + q(gen) + " --per-item -o " + q(fj),
+                &so, &se, f.dir),
+            0)
+      << se;
+  const auto j = nlohmann::json::parse(read_file(fj));
+  ASSERT_EQ(j["per_item"].size(), 5u);
+  const std::string bars = read_file(f.dir + "/fad.svg");
+  size_t n = 0;
+  for (size_t at = bars.find("class=\"bar\""); at != std::string::npos; at = bars.find("class=\"bar\"", at + 1)) ++n;
+  EXPECT_EQ(n, 5u);
+  // The item that worsens FAD most is drawn first.
+  std::string worst;
+  double worst_v = -1e300;
+  for (const auto& it : j["per_item"])
+    if (it["contribution"].get<double>() > worst_v) worst_v = it["contribution"], worst = it["item"];
+  const size_t first_bar = bars.find("class=\"bar\"");
+  const size_t first_name = bars.find(">" + fs::path(worst).filename().string());
+  EXPECT_LT(bars.find(fs::path(worst).filename().string()), first_bar) << bars.substr(0, 800);
+  EXPECT_NE(first_name, std::string::npos);
+}

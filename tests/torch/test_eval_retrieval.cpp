@@ -270,6 +270,46 @@ TEST(EvalPictures, PngAndSvgWellFormed) {
   EXPECT_EQ(png.substr(png.size() - 12), std::string("\0\0\0\0IEND\xae\x42\x60\x82", 12));
 }
 
+TEST(EvalPictures, HistogramCountsAndSvg) {
+  // 0.0 .. 1.0 in steps of 0.1 into 5 bins of width 0.2: [0, .2) holds 0 and .1, and so on; the last bin is
+  // closed and holds .8, .9 and 1.
+  std::vector<double> v;
+  for (int i = 0; i <= 10; ++i) v.push_back(i / 10.0);
+  v.push_back(std::nan(""));  // left out
+  const HistogramCounts h = histogram_counts(v, 5);
+  EXPECT_DOUBLE_EQ(h.lo, 0.0);
+  EXPECT_DOUBLE_EQ(h.hi, 1.0);
+  EXPECT_EQ(h.counts, (std::vector<int64_t>{2, 2, 2, 2, 3}));
+  const HistogramCounts same = histogram_counts({0.5, 0.5, 0.5}, 4);  // one value: a unit range around it
+  EXPECT_DOUBLE_EQ(same.lo, 0.0);
+  EXPECT_DOUBLE_EQ(same.hi, 1.0);
+  EXPECT_EQ(same.counts, (std::vector<int64_t>{0, 0, 3, 0}));
+  EXPECT_THROW(histogram_counts(v, 0), Error);
+  const std::string svg = histogram_svg(v, 5, "scores <x>", "cosine");
+  EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  size_t bins = 0;
+  for (size_t at = svg.find("class=\"bin\""); at != std::string::npos; at = svg.find("class=\"bin\"", at + 1)) ++bins;
+  EXPECT_EQ(bins, 5u);
+  EXPECT_NE(svg.find("scores &lt;x&gt;"), std::string::npos);
+  EXPECT_NE(svg.find("n = 11"), std::string::npos);
+  EXPECT_NE(svg.find("mean 0.5"), std::string::npos);
+}
+
+TEST(EvalPictures, SignedBars) {
+  const std::string svg = bars_svg({"worse.wav", "better & <b>.wav", "zero.wav"}, {0.25, -0.5, 0.0}, "FAD");
+  size_t bars = 0;
+  for (size_t at = svg.find("class=\"bar\""); at != std::string::npos; at = svg.find("class=\"bar\"", at + 1)) ++bars;
+  EXPECT_EQ(bars, 3u);
+  EXPECT_NE(svg.find("better &amp; &lt;b&gt;.wav"), std::string::npos);
+  // Positive contributions are red, negative blue.
+  const size_t worse = svg.find(">worse.wav<"), better = svg.find(">better &amp;");
+  ASSERT_NE(worse, std::string::npos);
+  ASSERT_NE(better, std::string::npos);
+  EXPECT_NE(svg.substr(worse, 300).find("#c0392b"), std::string::npos);
+  EXPECT_NE(svg.substr(better, 300).find("#3b6ea8"), std::string::npos);
+  EXPECT_THROW(bars_svg({"a"}, {1.0, 2.0}), Error);
+}
+
 TEST(EvalRetrieval, AudioToTextMapUsesRankOrder) {
   // One clip with five captions ranked 1..5 in reverse caption order, plus a second clip with one caption.
   // Average precision is 1 (all relevant items first); taking the ranks in caption order instead would give

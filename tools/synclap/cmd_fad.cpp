@@ -133,6 +133,19 @@ int run_fad(const FadArgs& a, const Context& ctx) {
   }
   out["provenance"] = nlohmann::json::parse(prov.to_json());
   if (!a.out.empty()) write_file_atomic(a.out, out.dump(2) + "\n");
+  if (!a.out.empty() && a.per_item && !r.per_item.empty()) {
+    // F.svg beside F.json: the items that worsen FAD most (top) and improve it most (bottom), at most 40.
+    std::vector<size_t> order(r.per_item.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return r.per_item[x] > r.per_item[y]; });
+    if (order.size() > 40) order.erase(order.begin() + 20, order.end() - 20);
+    std::vector<std::string> names;
+    std::vector<double> values;
+    for (size_t i : order) names.push_back(gen_names[i]), values.push_back(r.per_item[i]);
+    write_file_atomic(picture_path(a.out),
+                      bars_svg(names, values, "FAD " + fmt(r.fad, 4) + ": per-item contributions",
+                               "FAD(all) - FAD(without the item)"));
+  }
 
   if (ctx.json) {
     std::cout << out.dump(2) << std::endl;
@@ -176,7 +189,7 @@ Command reg("fad", "Frechet Audio Distance between two sets of clips (synclap em
               sub.add_flag("--spec-mse", a->spec_mse, "Spectrogram MSE between clips with the same file name");
               sub.add_option("--seed", a->seed, "Seed for the FAD-infinity subsets");
               sub.add_option("--show", a->show, "Items to list with --per-item (default 10)");
-              sub.add_option("-o,--out", a->out, "Write the result JSON here");
+              sub.add_option("-o,--out", a->out, "Write the result JSON here (with --per-item also F.svg: the largest contributions as bars)");
               return [a, &ctx]() { return run_fad(*a, ctx); };
             });
 

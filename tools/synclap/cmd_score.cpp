@@ -140,6 +140,11 @@ int run_score(const ScoreArgs& a, const Context& ctx) {
     } else {
       write_file_atomic(a.out, out.dump(2) + "\n");
     }
+    // The distribution as a picture beside the numbers: F.svg for F.csv / F.json.
+    const std::string svg = picture_path(a.out);
+    write_file_atomic(svg, histogram_svg(s, std::clamp(int(s.size()) / 4, 5, 30),
+                                         "CLAP score of " + std::to_string(s.size()) + " clips vs their prompts",
+                                         "cosine(audio, prompt)"));
   }
   if (ctx.json) {
     std::cout << out.dump(2) << std::endl;
@@ -152,7 +157,8 @@ int run_score(const ScoreArgs& a, const Context& ctx) {
     }
     std::cout << format_table(t) << "\nmean CLAP score " << fmt(mean, 4) << " (sd " << fmt(sd, 4) << ", " << kept.size()
               << " clips)\n";
-    if (!a.out.empty()) std::cout << "wrote " << a.out << "\n";
+    if (!a.out.empty())
+      std::cout << "wrote " << a.out << " and " << picture_path(a.out) << "\n";
   }
   return kept.size() == files.size() ? 0 : 1;
 }
@@ -164,7 +170,7 @@ Command reg("score", "CLAP score: cosine between each generated clip and its pro
               sub.add_option("--prompts", a->prompts, "CSV with file and prompt columns")->required();
               sub.add_option("--audio", a->audio, "Folder the CSV's file names are relative to");
               sub.add_option("--tokenizer", a->tokenizer, "Directory with vocab.json + merges.txt");
-              sub.add_option("-o,--out", a->out, "Write per-item scores: F.csv or F.json");
+              sub.add_option("-o,--out", a->out, "Write per-item scores: F.csv or F.json (and F.svg: their histogram)");
               return [a, &ctx]() { return run_score(*a, ctx); };
             });
 

@@ -244,6 +244,11 @@ std::string lower(std::string s) {
   return s;
 }
 
+std::string picture_path(const std::string& out) {
+  const std::string p = std::filesystem::path(out).replace_extension(".svg").string();
+  return p == out ? out + ".svg" : p;
+}
+
 std::string csv_quote(const std::string& s) {
   if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
   std::string o = "\"";

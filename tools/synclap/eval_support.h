@@ -64,6 +64,8 @@ std::vector<std::vector<int64_t>> tokenize_texts(const std::string& dir, const s
 // Lower-case ASCII copy; a CSV field quoted when it holds a comma, quote or line break.
 std::string lower(std::string s);
 std::string csv_quote(const std::string& s);
+// The picture written beside a result file F.json / F.csv: F.svg (F.svg.svg if F is itself .svg).
+std::string picture_path(const std::string& out);
 
 // The whole command line, for provenance.
 std::string& command_line();
