@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The issue-5 quality bar, end to end:
+#
+#   bash bench/quality/quality_bar.sh BUILD_DIR [OUT_DIR]      (default OUT_DIR: out/quality-bar)
+#
+# 1. synthesise 6 600 clips of 10 s (seed 1; 5 % validation, 8 % test: about 5 480 train and 511 test clips),
+# 2. train cnn-cpu from scratch with configs/train/cnn-cpu-synth.json (the time that counts for the bar),
+# 3. evaluate on the test split: text->audio retrieval, zero-shot genre, zero-shot lead instrument.
+# A re-run continues where it stopped (synthesis and training resume). Figures go to OUT_DIR/eval-*/result.json
+# and are summarised at the end; bench/RESULTS.md keeps the latest.
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: bash bench/quality/quality_bar.sh BUILD_DIR [OUT_DIR]" >&2; exit 2; }
+HERE=$(cd "$(dirname "$0")/../.." && pwd)
+S=$(cd "$1" && pwd)/synclap
+OUT=${2:-out/quality-bar}
+mkdir -p "$OUT"
+[ -x "$S" ] || { echo "quality_bar: $S not found (build synclap first)" >&2; exit 2; }
+
+t0=$(date +%s)
+"$S" synth --out "$OUT/data" --count 6600 --seed 1 --seconds 10 --val-fraction 0.05 --test-fraction 0.08
+t1=$(date +%s)
+args=(train --data "$OUT/data" --config "$HERE/configs/train/cnn-cpu-synth.json" --out "$OUT/run")
+[ -f "$OUT/run/checkpoints/latest.json" ] && args+=(--resume)
+[ -f "$OUT/run/final/model.safetensors" ] || "$S" "${args[@]}"
+t2=$(date +%s)
+M="$OUT/run/final"
+"$S" eval --model "$M" --data "$OUT/data" --task retrieval --split test -o "$OUT/eval-retrieval"
+"$S" eval --model "$M" --data "$OUT/data" --task zeroshot --label genre --split test \
+  --templates "{} music" "a {} song" "this is {} music" -o "$OUT/eval-genre"
+"$S" eval --model "$M" --data "$OUT/data" --task zeroshot --label lead --split test \
+  --templates "{} lead" "a {} playing the melody" "music led by a {}" -o "$OUT/eval-lead"
+t3=$(date +%s)
+echo "synthesis $((t1 - t0)) s, training $((t2 - t1)) s (bar: <= 1800 s), evaluation $((t3 - t2)) s"
+for f in "$OUT"/eval-*/result.json; do echo "$f"; done
+echo "bars: genre top-1 >= 0.85, lead top-1 >= 0.70, text->audio R@10 >= 0.40 (see the result files above)"
