@@ -757,6 +757,9 @@ TrainSummary Trainer::run() {
     }
     if (interrupted) break;
     if (state_.stage_step >= stage_len) {
+      // A stage that ends on its epoch's last batch has completed that epoch (the loader only reports the
+      // end of an epoch on the next call, which a finished stage never makes).
+      if (state_.batch_in_epoch > 0 && state_.batch_in_epoch >= loader->batches_per_epoch()) ++state_.epochs_done;
       ++state_.stage;
       state_.stage_step = 0;
       state_.epoch = 0;

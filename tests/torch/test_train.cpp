@@ -223,6 +223,7 @@ TEST(TrainRun, LearnsWritesCheckpointsAndReport) {
   cfg.checkpoint_every = 10;
   TrainSummary s = run_training(cfg, opt);
   EXPECT_EQ(s.steps, 30);
+  EXPECT_EQ(s.epochs_done, 15);  // 16 training clips / batch 8 = 2 steps per epoch; the last epoch counts too
   EXPECT_FALSE(s.interrupted);
   EXPECT_EQ(s.skipped_steps, 0);
   const auto lines = read_jsonl(run + "/metrics.jsonl");
