@@ -3,8 +3,8 @@
 
     /usr/bin/python3 bench/compare.py SYNCLAP.jsonl REFERENCE.jsonl
 
-Rows are matched by key: ("frontend", preset, threads) or ("model", case). The rate is clips_per_s or
-texts_per_s; "ratio" = synclap / reference (> 1: synclap faster). Peak memory ratio likewise (< 1: smaller).
+Rows are matched by key: ("frontend", preset, threads) or ("model", case). The rate is clips_per_s,
+texts_per_s or samples_per_s (training); "ratio" = synclap / reference (> 1: synclap faster). Peak memory ratio likewise (< 1: smaller).
 When both sides report "cpu_seconds" (process CPU time of the timed part), a CPU-time ratio is shown too:
 (items per CPU-second, synclap) / (same, reference) — steadier than wall clock on a loaded machine, but it
 measures work per item, not parallel speed-up.
@@ -39,7 +39,7 @@ def key(r):
 
 
 def rate(r):
-    for name in ("clips_per_s", "texts_per_s"):
+    for name in ("clips_per_s", "texts_per_s", "samples_per_s"):
         if name in r:
             return r[name], name.replace("_per_s", "/s")
     return None, ""
@@ -53,6 +53,8 @@ def count(r):
 
 
 def cpu_rate(r):
+    if r.get("cpu_seconds_per_sample"):  # training benchmarks report CPU time per sample directly
+        return 1.0 / r["cpu_seconds_per_sample"]
     n, cpu = count(r), r.get("cpu_seconds")
     return n / cpu if n and cpu else None
 
