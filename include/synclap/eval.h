@@ -226,6 +226,8 @@ std::vector<uint8_t> confusion_rgb(const std::vector<int64_t>& confusion, int64_
 struct HistogramCounts {
   double lo = 0, hi = 0;
   std::vector<int64_t> counts;
+  int64_t n = 0;      // finite values counted
+  double mean = 0;    // their mean (0 when n == 0)
 };
 HistogramCounts histogram_counts(const std::vector<double>& values, int bins);
 // That histogram as SVG (one <rect class="bin"> per bin, the mean marked), e.g. per-item CLAP scores.

@@ -20,6 +20,13 @@ std::array<uint8_t, 3> heat(double v) {
 }
 
 
+// The opening every picture here shares: the <svg> element on a white background, and the title if any.
+void svg_open(std::ostringstream& o, int width, int height, const std::string& title) {
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height
+    << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  if (!title.empty()) o << "<text x=\"10\" y=\"18\" font-size=\"14\">" << xml_escape(title) << "</text>\n";
+}
+
 std::vector<double> row_fractions(const std::vector<int64_t>& m, int64_t C) {
   std::vector<double> f(size_t(C * C), 0.0);
   for (int64_t r = 0; r < C; ++r) {
@@ -44,9 +51,7 @@ std::string confusion_svg(const std::vector<int64_t>& m, const std::vector<std::
   const int top = 30 + label_w, left = label_w + 30;
   const int w = left + int(C) * cell + 20, h = top + int(C) * cell + 40;
   std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << w << "\" height=\"" << h
-    << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  if (!title.empty()) o << "<text x=\"10\" y=\"18\" font-size=\"14\">" << xml_escape(title) << "</text>\n";
+  svg_open(o, w, h, title);
   o << "<text x=\"" << left + C * cell / 2 << "\" y=\"" << h - 10 << "\" text-anchor=\"middle\">predicted</text>\n";
   o << "<text x=\"12\" y=\"" << top + C * cell / 2 << "\" transform=\"rotate(-90 12 " << top + C * cell / 2
     << ")\" text-anchor=\"middle\">true</text>\n";
@@ -97,14 +102,16 @@ HistogramCounts histogram_counts(const std::vector<double>& values, int bins) {
   if (bins <= 0) throw Error("histogram: bins must be positive");
   HistogramCounts h;
   h.counts.assign(size_t(bins), 0);
-  bool any = false;
+  double sum = 0;
   for (double v : values) {
     if (!std::isfinite(v)) continue;
-    h.lo = any ? std::min(h.lo, v) : v;
-    h.hi = any ? std::max(h.hi, v) : v;
-    any = true;
+    h.lo = h.n ? std::min(h.lo, v) : v;
+    h.hi = h.n ? std::max(h.hi, v) : v;
+    sum += v;
+    ++h.n;
   }
-  if (!any) return h;
+  if (h.n == 0) return h;
+  h.mean = sum / double(h.n);
   if (h.hi - h.lo < 1e-12) h.lo -= 0.5, h.hi += 0.5;  // all equal: one unit-wide range around the value
   for (double v : values) {
     if (!std::isfinite(v)) continue;
@@ -120,15 +127,9 @@ std::string histogram_svg(const std::vector<double>& values, int bins, const std
   const int W = 560, H = 300, left = 50, right = 20, top = 40, bottom = 50;
   const int pw = W - left - right, ph = H - top - bottom;
   const int64_t peak = std::max<int64_t>(1, *std::max_element(h.counts.begin(), h.counts.end()));
-  double sum = 0;
-  int64_t n = 0;
-  for (double v : values)
-    if (std::isfinite(v)) sum += v, ++n;
   std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
-    << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  if (!title.empty()) o << "<text x=\"10\" y=\"18\" font-size=\"14\">" << xml_escape(title) << "</text>\n";
-  o << "<text x=\"" << W - right << "\" y=\"18\" text-anchor=\"end\">n = " << n << "</text>\n";
+  svg_open(o, W, H, title);
+  o << "<text x=\"" << W - right << "\" y=\"18\" text-anchor=\"end\">n = " << h.n << "</text>\n";
   o << "<line x1=\"" << left << "\" y1=\"" << top + ph << "\" x2=\"" << left + pw << "\" y2=\"" << top + ph
     << "\" stroke=\"#444\"/>\n";
   const double bw = double(pw) / bins;
@@ -143,8 +144,8 @@ std::string histogram_svg(const std::vector<double>& values, int bins, const std
   o << "<text x=\"" << left << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">" << h.lo << "</text>\n";
   o << "<text x=\"" << left + pw << "\" y=\"" << top + ph + 16 << "\" text-anchor=\"middle\">" << h.hi << "</text>\n";
   o << "<text x=\"" << left - 6 << "\" y=\"" << top + 4 << "\" text-anchor=\"end\">" << peak << "</text>\n";
-  if (n > 0) {
-    const double mean = sum / double(n);
+  if (h.n > 0) {
+    const double mean = h.mean;
     const double x = left + pw * (mean - h.lo) / (h.hi - h.lo);
     o << "<line x1=\"" << x << "\" y1=\"" << top - 6 << "\" x2=\"" << x << "\" y2=\"" << top + ph
       << "\" stroke=\"#c0392b\" stroke-dasharray=\"4 3\"/>\n<text x=\"" << x + 4 << "\" y=\"" << top
@@ -168,9 +169,7 @@ std::string bars_svg(const std::vector<std::string>& labels, const std::vector<d
   if (hi - lo < 1e-300) hi = lo + 1;
   const auto xpos = [&](double v) { return left + pw * (v - lo) / (hi - lo); };
   std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
-    << "\" font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  if (!title.empty()) o << "<text x=\"10\" y=\"18\" font-size=\"14\">" << xml_escape(title) << "</text>\n";
+  svg_open(o, W, H, title);
   const double x0 = xpos(0);
   for (size_t i = 0; i < labels.size(); ++i) {
     const double v = std::isfinite(values[i]) ? values[i] : 0.0;

@@ -21,6 +21,17 @@ const std::vector<std::string>& scalar_attributes() {
   return a;
 }
 
+// Whether a tempo word's BPM range overlaps the genre's typical one; if so, [*lo, *hi] becomes the overlap
+// (a genre without a range overlaps every word and leaves [*lo, *hi] as the word's range).
+bool bpm_overlap(const Genre& g, const TempoWord& t, int64_t* lo, int64_t* hi) {
+  *lo = t.bpm_low, *hi = t.bpm_high;
+  if (g.bpm.size() != 2) return true;
+  const int64_t a = std::max<int64_t>(*lo, g.bpm[0]), b = std::min<int64_t>(*hi, g.bpm[1]);
+  if (a > b) return false;
+  *lo = a, *hi = b;
+  return true;
+}
+
 int& field(ClipSpec& s, const std::string& attr) {
   if (attr == "genre") return s.genre;
   if (attr == "mood") return s.mood;
@@ -180,10 +191,11 @@ struct Sampler::Impl {
         value = int(std::find(names.begin(), names.end(), fixed[attr]) - names.begin());
       } else {
         std::vector<double> bias;
-        if (attr == "tempo") {  // only tempo words that overlap the genre's typical range: genre must be audible
-          const auto& g = v.genres[size_t(s.genre)];
-          for (const auto& t : v.tempos)
-            bias.push_back(g.bpm.size() == 2 && (t.bpm_high < g.bpm[0] || t.bpm_low > g.bpm[1]) ? 1e6 : 0.0);
+        std::vector<int> allowed;  // empty: every value
+        if (attr == "tempo") {     // only tempo words that overlap the genre's typical range: genre must be audible
+          int64_t lo, hi;
+          for (size_t t = 0; t < v.tempos.size(); ++t)
+            if (bpm_overlap(v.genres[size_t(s.genre)], v.tempos[t], &lo, &hi)) allowed.push_back(int(t));
         }
         if (attr == "mode") {  // prefer the genre's modes and the mood's major/minor colour
           const auto& g = v.genres[size_t(s.genre)];
@@ -195,7 +207,7 @@ struct Sampler::Impl {
             bias.push_back(b);
           }
         }
-        value = choose(attr, names, chosen, deliberate, bias);
+        value = choose(attr, names, chosen, deliberate, bias, allowed);
       }
       field(s, attr) = value;
       chosen.push_back(attr + "=" + names[size_t(value)]);
@@ -205,9 +217,7 @@ struct Sampler::Impl {
     // Where the word's range overlaps the genre's, inside the overlap (a "fast" dnb track is 165-178).
     const auto& tw = v.tempos[size_t(s.tempo)];
     int64_t lo = tw.bpm_low, hi = tw.bpm_high;
-    const auto& gb = v.genres[size_t(s.genre)].bpm;
-    if (gb.size() == 2 && std::max<int64_t>(lo, gb[0]) <= std::min<int64_t>(hi, gb[1]))
-      lo = std::max<int64_t>(lo, gb[0]), hi = std::min<int64_t>(hi, gb[1]);
+    bpm_overlap(v.genres[size_t(s.genre)], tw, &lo, &hi);
     s.bpm = int(std::clamp<int64_t>(rng.between(lo, hi) + v.moods[size_t(s.mood)].tempo_shift / 2, lo, hi));
 
     // Instruments: the ensemble's size, each given a role.
@@ -246,12 +256,17 @@ struct Sampler::Impl {
       // Only the genre's pairs matter for instruments (pairs with key or tempo would over-constrain).
       std::vector<std::string> ctx = {chosen[0]};
       // The drums are the genre's kit ("drum kit" plays the genre's GM kit), not any kit.
-      std::vector<double> ibias;
       if (role == "drums") {
         const int kit = v.genres[size_t(s.genre)].drum_kit;
-        for (const auto& in : v.instruments) ibias.push_back(in.program < 0 || in.program == kit ? 0.0 : 1e6);
+        cand.erase(std::remove_if(cand.begin(), cand.end(),
+                                  [&](int i) {
+                                    const int program = v.instruments[size_t(i)].program;
+                                    return program >= 0 && program != kit;
+                                  }),
+                   cand.end());
+        if (cand.empty()) continue;
       }
-      const int inst = choose("instrument", inames, ctx, deliberate, ibias, cand);
+      const int inst = choose("instrument", inames, ctx, deliberate, {}, cand);
       assign(inst, role);
     }
 

@@ -133,15 +133,17 @@ int run_fad(const FadArgs& a, const Context& ctx) {
   }
   out["provenance"] = nlohmann::json::parse(prov.to_json());
   if (!a.out.empty()) write_file_atomic(a.out, out.dump(2) + "\n");
+  // Generated items from the one that worsens FAD most to the one that improves it most.
+  std::vector<size_t> order(r.per_item.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return r.per_item[x] > r.per_item[y]; });
   if (!a.out.empty() && a.per_item && !r.per_item.empty()) {
-    // F.svg beside F.json: the items that worsen FAD most (top) and improve it most (bottom), at most 40.
-    std::vector<size_t> order(r.per_item.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return r.per_item[x] > r.per_item[y]; });
-    if (order.size() > 40) order.erase(order.begin() + 20, order.end() - 20);
+    // F.svg beside F.json: the 20 worst (top) and 20 best (bottom) items.
+    std::vector<size_t> shown = order;
+    if (shown.size() > 40) shown.erase(shown.begin() + 20, shown.end() - 20);
     std::vector<std::string> names;
     std::vector<double> values;
-    for (size_t i : order) names.push_back(gen_names[i]), values.push_back(r.per_item[i]);
+    for (size_t i : shown) names.push_back(gen_names[i]), values.push_back(r.per_item[i]);
     write_file_atomic(picture_path(a.out),
                       bars_svg(names, values, "FAD " + fmt(r.fad, 4) + ": per-item contributions",
                                "FAD(all) - FAD(without the item)"));
@@ -163,9 +165,6 @@ int run_fad(const FadArgs& a, const Context& ctx) {
   std::cout << format_table(rows);
   if (out.contains("warning")) std::cout << "warning: " << out["warning"].get<std::string>() << "\n";
   if (a.per_item && !r.per_item.empty()) {
-    std::vector<size_t> order(r.per_item.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return r.per_item[x] > r.per_item[y]; });
     std::vector<std::vector<std::string>> t = {{"worst items", "contribution"}};
     for (size_t k = 0; k < order.size() && int(k) < a.show; ++k)
       t.push_back({gen_names[order[k]], fmt(r.per_item[order[k]], 6)});
