@@ -14,6 +14,9 @@
 //   text_77     Model::embed_text on captions of 77 tokens (the reference pads 10-25-token captions to 77;
 //       synclap never computes on padding, so the equivalent work is 77 real tokens).
 //   text_real   the same synthetic captions at their real lengths (10-25 tokens incl. <s> and </s>).
+//   sgemm       the machine's float32 matrix-multiply rate through LibTorch at --threads (the kernels synclap
+//       runs on): square 2048 and the RoBERTa feed-forward shape (16 x 77 tokens by 768 -> 3072), GFLOP/s.
+//       Divides the model rates into a fraction of the machine's peak, which compares across machines.
 // Timing as the reference: one warm-up batch, then timed batches (--quick: one); wall clock and process CPU
 // time. One JSON line per case on stdout.
 #include <sys/resource.h>
@@ -50,7 +53,7 @@ double cpu_seconds() {
 }
 
 struct Args {
-  std::string wav_dir, cases = "audio_files_b1,audio_files_b8,text_77,text_real", config, checkpoint, one_case;
+  std::string wav_dir, cases = "sgemm,audio_files_b1,audio_files_b8,text_77,text_real", config, checkpoint, one_case;
   bool quick = false;
   int threads = 2, text_batch = 16;
 };
@@ -77,7 +80,36 @@ std::vector<std::vector<int64_t>> captions(size_t n, int64_t vocab, int fixed, u
   return out;
 }
 
+// GFLOP/s of C[m,n] = A[m,k] B[k,n] (2mnk flops per product), best of 3 timed runs of `reps` products.
+double sgemm_gflops(int64_t m, int64_t k, int64_t n, int reps) {
+  torch::NoGradGuard ng;
+  const torch::Tensor x = torch::randn({m, k}), w = torch::randn({k, n});
+  torch::Tensor y = torch::mm(x, w);  // warm-up
+  double best = 0;
+  for (int r = 0; r < 3; ++r) {
+    const double t0 = now_seconds();
+    for (int i = 0; i < reps; ++i) y = torch::mm(x, w);
+    const double dt = now_seconds() - t0;
+    best = std::max(best, 2.0 * double(m) * double(n) * double(k) * reps / dt / 1e9);
+  }
+  return best;
+}
+
+int run_sgemm(const Args& a) {
+  at::set_num_threads(a.threads);
+  const int reps = a.quick ? 4 : 10;
+  const double square = sgemm_gflops(2048, 2048, 2048, reps);
+  const double ffn = sgemm_gflops(16 * 77, 768, 3072, reps * 4);
+  const char* core = std::getenv("OPENBLAS_CORETYPE");
+  std::printf("{\"bench\": \"model\", \"case\": \"sgemm\", \"threads\": %d, \"gflops_2048\": %.1f, "
+              "\"gflops_ffn_1232x768x3072\": %.1f, \"openblas_coretype\": \"%s\"}\n",
+              a.threads, square, ffn, core ? core : "");
+  std::fflush(stdout);
+  return 0;
+}
+
 int run_case(const Args& a) {
+  if (a.one_case == "sgemm") return run_sgemm(a);
   ModelOptions mo;
   mo.threads = a.threads;
   int batch = a.text_batch;

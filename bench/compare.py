@@ -9,6 +9,10 @@ When both sides report "cpu_seconds" (process CPU time of the timed part), a CPU
 (items per CPU-second, synclap) / (same, reference) — steadier than wall clock on a loaded machine, but it
 measures work per item, not parallel speed-up.
 Lines that are not JSON objects are ignored; a row present on one side only is shown with "-".
+When synclap's side has the "sgemm" case (the machine's float32 matmul rate through LibTorch), the model rates
+of both sides are also shown as a fraction of that peak, which compares across machines: HTS-AT tiny costs
+11.8 GFLOP per 10 s clip (the issue's figure), RoBERTa-base 13.3 GFLOP per 77-token text (12 layers of
+2*77*(4*768^2 + 2*768*3072) + 4*77^2*768 multiply-adds, counted as 2 flops each).
 """
 import json
 import sys
@@ -59,6 +63,30 @@ def cpu_rate(r):
     return n / cpu if n and cpu else None
 
 
+GFLOP_PER_ITEM = {"audio_files_b1": 11.8, "audio_files_b8": 11.8,
+                  "text_77": 12 * (2 * 77 * (4 * 768 ** 2 + 2 * 768 * 3072) + 4 * 77 ** 2 * 768) / 1e9}
+
+
+def peak_lines(ours, ref):
+    sg = [r for r in ours.values() if r.get("case") == "sgemm"]
+    if not sg:
+        return []
+    peak = max(max(r.get("gflops_2048", 0), r.get("gflops_ffn_1232x768x3072", 0)) for r in sg)
+    out = [f"\nmachine float32 matmul peak (sgemm case, best shape): {peak:.1f} GFLOP/s"]
+    for case, g in GFLOP_PER_ITEM.items():
+        parts = []
+        for side, rows in (("synclap", ours), ("reference", ref)):
+            r = next((r for r in rows.values() if r.get("case") == case), None)
+            if r is None:
+                continue
+            v, _ = rate(r)
+            if v:
+                parts.append(f"{side} {v * g:.0f} GFLOP/s = {100 * v * g / peak:.0f} % of peak")
+        if parts:
+            out.append(f"  {case} ({g:.1f} GFLOP/item): " + "; ".join(parts))
+    return out
+
+
 def fmt(x, digits=1):
     if x is None:
         return "-"
@@ -75,6 +103,8 @@ def main():
             "CPU-time ratio"]
     lines = [head]
     for k in keys:
+        if k[1] == "sgemm":
+            continue
         a, b = ours.get(k, {}), ref.get(k, {})
         ra, unit = rate(a)
         rb, unit_b = rate(b)
@@ -89,6 +119,8 @@ def main():
         print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
         if n == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for line in peak_lines(ours, ref):
+        print(line)
     if any(r.get("parallelism") == "processes" for r in ref.values()):
         print("\nreference frontend with threads>1 = a pool of worker processes (numpy extractor is single-threaded).")
     return 0
