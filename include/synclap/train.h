@@ -40,6 +40,10 @@ struct TrainStage {
   // max_items of them (0 = no limit).
   std::map<std::string, std::vector<std::string>> subset_labels;
   int64_t max_items = 0;
+  // Captions from labels for this stage (a caption curriculum): templates such as "{genre} music with a {lead}
+  // lead"; each item's captions are replaced by the templates whose labels it has (one is drawn per epoch, as
+  // for its own captions); items that have none of them keep their own. Empty = the items' own captions.
+  std::vector<std::string> label_captions;
 };
 
 struct TrainConfig {

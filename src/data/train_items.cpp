@@ -343,4 +343,100 @@ std::vector<TrainItem> read_train_items(const std::string& source, const std::st
   return kept;
 }
 
+namespace {
+
+// Walks a template: calls text(piece) for literal text and field(name) for each placeholder; a false from
+// field() stops the walk and makes the result false.
+template <class Text, class Field>
+bool walk_template(const std::string& t, Text text, Field field) {
+  size_t i = 0;
+  while (i < t.size()) {
+    const char ch = t[i];
+    if (ch == '{' && i + 1 < t.size() && t[i + 1] == '{') {
+      text("{");
+      i += 2;
+    } else if (ch == '}' && i + 1 < t.size() && t[i + 1] == '}') {
+      text("}");
+      i += 2;
+    } else if (ch == '{') {
+      const size_t end = t.find('}', i + 1);
+      if (end == std::string::npos) throw Error("label caption template \"" + t + "\": unclosed \"{\"");
+      const std::string name = t.substr(i + 1, end - i - 1);
+      if (name.empty() || name.find('{') != std::string::npos)
+        throw Error("label caption template \"" + t + "\": a placeholder needs a label name, as {genre}");
+      if (!field(name)) return false;
+      i = end + 1;
+    } else if (ch == '}') {
+      throw Error("label caption template \"" + t + "\": stray \"}\" (write \"}}\" for a literal brace)");
+    } else {
+      const size_t next = t.find_first_of("{}", i);
+      const size_t stop = next == std::string::npos ? t.size() : next;
+      text(t.substr(i, stop - i));
+      i = stop;
+    }
+  }
+  return true;
+}
+
+std::string label_text(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_array()) {
+    std::vector<std::string> parts;
+    for (const auto& e : v) {
+      const std::string s = label_text(e);
+      if (!s.empty()) parts.push_back(s);
+    }
+    std::string out;
+    for (size_t k = 0; k < parts.size(); ++k) {
+      if (k > 0) out += k + 1 == parts.size() ? " and " : ", ";
+      out += parts[k];
+    }
+    return out;
+  }
+  if (v.is_null() || v.is_object()) return "";
+  return v.dump();
+}
+
+}  // namespace
+
+void check_label_caption_template(const std::string& tmpl, const std::string& where) {
+  size_t fields = 0;
+  try {
+    walk_template(tmpl, [](const std::string&) {}, [&](const std::string&) { return ++fields, true; });
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
+  if (fields == 0) throw Error(where + ": label caption template \"" + tmpl + "\" names no label (as {genre})");
+}
+
+bool fill_label_caption(const std::string& tmpl, const nlohmann::json& labels, std::string& out) {
+  std::string s;
+  const bool ok = walk_template(
+      tmpl, [&](const std::string& piece) { s += piece; },
+      [&](const std::string& name) {
+        if (!labels.is_object() || !labels.contains(name)) return false;
+        const std::string v = label_text(labels[name]);
+        if (v.empty()) return false;
+        s += v;
+        return true;
+      });
+  if (ok) out = std::move(s);
+  return ok;
+}
+
+size_t apply_label_captions(std::vector<TrainItem>& items, const std::vector<std::string>& templates) {
+  if (templates.empty()) return 0;
+  size_t kept = 0;
+  for (auto& it : items) {
+    std::vector<std::string> caps;
+    for (const auto& t : templates) {
+      std::string c;
+      if (fill_label_caption(t, it.labels, c)) caps.push_back(std::move(c));
+    }
+    if (caps.empty()) ++kept;
+    else it.captions = std::move(caps);
+  }
+  return kept;
+}
+
 }  // namespace synclap

@@ -32,4 +32,16 @@ std::vector<TrainItem> read_train_items(const std::string& source, const std::st
 // duration. Throws FileError naming the file and line for a missing file, bad JSON or no audio path.
 std::vector<TrainItem> read_manifest_records(const std::string& dir);
 
+// Captions made from an item's labels, for a training stage's "label_captions": each "{name}" in `tmpl` is
+// replaced by labels[name] (a string as is; a number as written in JSON; a list joined as "a, b and c"; "{{" and
+// "}}" are literal braces). Returns false (and leaves `out` alone) when a named label is missing, null or empty,
+// so a template applies only to the items that have all its labels. Throws Error for a malformed template
+// (an unclosed "{", an empty name, a stray "}").
+bool fill_label_caption(const std::string& tmpl, const nlohmann::json& labels, std::string& out);
+// Checks a template's syntax (as above); throws Error naming `where`.
+void check_label_caption_template(const std::string& tmpl, const std::string& where);
+// Replaces each item's captions by the templates that apply to it (in template order); an item to which none
+// applies keeps its own captions. Returns how many items kept their own.
+size_t apply_label_captions(std::vector<TrainItem>& items, const std::vector<std::string>& templates);
+
 }  // namespace synclap

@@ -216,14 +216,44 @@ void bass_part(Ctx& c, const Track& tr, const Instrument& in, const std::vector<
   }
 }
 
-void melody_part(Ctx& c, const Track& tr, const Instrument& in, const std::vector<int>& prog, int entry_bar) {
-  const int low = std::max(in.low, in.low + (in.high - in.low) / 4);
-  const int high = std::min(in.high, low + 19);
+// The lead's phrasing by genre (the vocabulary's "melody"), so that a line carries its genre even alone:
+//   straight    one-bar motifs of mixed lengths (density from the mood), a scale walk snapped to chord tones
+//   long        sustained notes of 1.5-4 quarters (ambient, film music)
+//   flowing     running eighths, sometimes a held note at the bar's end (classical lines)
+//   ostinato    a repeated sixteenth figure (eighths above 150 BPM) arpeggiating the chord (electronic dance)
+//   syncopated  onsets mostly off the beat, half of them on the sixteenths between, short notes (funk, latin)
+//   riff        driving staccato eighths on the chord's root, fifth and octave, low in the range (rock, metal)
+std::vector<std::pair<double, double>> melody_rhythm(Ctx& c, const std::string& style, double density) {
   const double bar_q = c.meter.bar_q();
-  const double density = c.mood.density * (c.s.bpm > 140 ? 0.7 : 1.0);
-  // Rhythm of a one-bar motif (in quarters).
-  auto make_rhythm = [&]() {
-    std::vector<std::pair<double, double>> notes;  // (position, length)
+  std::vector<std::pair<double, double>> notes;  // (position, length) in quarters
+  if (style == "long") {
+    static const std::vector<double> lengths = {1.5, 2.0, 2.0, 3.0, 4.0};
+    for (double pos = 0; pos < bar_q - 1e-9;) {
+      const double len = std::min(c.rng.pick(lengths), bar_q - pos);
+      notes.push_back({pos, len});
+      pos += len;
+    }
+  } else if (style == "flowing" || style == "riff") {
+    for (double pos = 0; pos < bar_q - 1e-9; pos += 0.5) notes.push_back({pos, std::min(0.5, bar_q - pos)});
+    if (style == "flowing" && notes.size() >= 3 && c.rng.chance(0.5)) {
+      notes.pop_back();
+      notes.back().second = bar_q - notes.back().first;
+    }
+  } else if (style == "ostinato") {
+    const double step = c.s.bpm > 150 ? 0.5 : 0.25;
+    for (double pos = 0; pos < bar_q - 1e-9; pos += step)
+      if (pos == 0 || !c.rng.chance(0.25)) notes.push_back({pos, std::min(step, bar_q - pos)});
+  } else if (style == "syncopated") {
+    for (double pos = 0; pos < bar_q - 1e-9; pos += 0.25) {
+      const double frac = pos - std::floor(pos);
+      // the beat 15 %, its "and" 30 %, the sixteenths between ("e", "a") 50 %
+      if (c.rng.chance(frac < 1e-9 ? 0.15 : std::fabs(frac - 0.5) < 1e-9 ? 0.3 : 0.5)) notes.push_back({pos, 0.25});
+    }
+    for (size_t k = 0; k < notes.size(); ++k) {
+      const double next = k + 1 < notes.size() ? notes[k + 1].first : bar_q;
+      notes[k].second = std::min(0.75, next - notes[k].first);
+    }
+  } else {  // straight
     double pos = 0;
     while (pos < bar_q - 1e-9) {
       static const std::vector<double> lengths = {0.25, 0.5, 0.5, 1.0, 1.0, 1.5, 2.0};
@@ -237,13 +267,50 @@ void melody_part(Ctx& c, const Track& tr, const Instrument& in, const std::vecto
       if (!c.rng.chance(0.15 / std::max(0.5, density))) notes.push_back({pos, len});
       pos += len;
     }
-    if (notes.empty()) notes.push_back({0, bar_q});
-    return notes;
-  };
-  const auto motif_a = make_rhythm(), motif_b = make_rhythm();
+  }
+  if (notes.empty()) notes.push_back({0, bar_q});
+  return notes;
+}
+
+void melody_part(Ctx& c, const Track& tr, const Instrument& in, const std::vector<int>& prog, int entry_bar) {
+  const int low = std::max(in.low, in.low + (in.high - in.low) / 4);
+  const int high = std::min(in.high, low + 19);
+  const double bar_q = c.meter.bar_q();
+  const double density = c.mood.density * (c.s.bpm > 140 ? 0.7 : 1.0);
+  const std::string& style = c.genre.melody;
+  // How much of each note's length sounds.
+  const double legato = style == "long" ? 0.98 : style == "riff" ? 0.45 : style == "ostinato" ? 0.6
+                        : style == "syncopated" ? 0.7 : 0.9;
+  const auto motif_a = melody_rhythm(c, style, density), motif_b = melody_rhythm(c, style, density);
+  const int center = (low + high) / 2;
+  if (style == "ostinato" || style == "riff") {
+    // Chord-tone figures: the ostinato climbs the chord from its root (one shape per clip, up or up-down); the
+    // riff stays on the root in the lower part of the range with fifths and octaves on some steps.
+    const bool updown = c.rng.chance(0.5);
+    const double grid = style == "riff" || c.s.bpm > 150 ? 0.5 : 0.25;
+    for (int b = entry_bar; b < c.bars; ++b) {
+      const auto& motif = (b / 2) % 2 == 0 ? motif_a : motif_b;
+      const auto pcs = c.chord_pcs(prog[size_t(b) % prog.size()]);
+      const int root = fit(nearest(pcs[0], style == "riff" ? low + 5 : center - 4), low, high);
+      for (const auto& [pos, len] : motif) {
+        const int step = int(std::llround(pos / grid));
+        int key;
+        if (style == "riff") {
+          key = step % 4 == 3 ? fit(nearest(pcs[2], root + 7), low, high) : step % 8 == 6 ? fit(root + 12, low, high) : root;
+        } else {
+          const int n = int(pcs.size()) + (updown ? int(pcs.size()) - 2 : 0);
+          int i = n > 0 ? step % n : 0;
+          if (i >= int(pcs.size())) i = 2 * (int(pcs.size()) - 1) - i;
+          key = fit(nearest(pcs[size_t(i)], root + (7 * i) / 2), low, high);
+        }
+        const double t = c.time_of(b * bar_q + pos);
+        c.note(tr.channel, t, len * c.q * legato, key, c.velocity(t, step % 4 == 0 ? 8 : 0));
+      }
+    }
+    return;
+  }
   // Scale-degree walk, snapped to chord tones on strong positions.
   int deg = 1 + int(c.rng.below(3)) * 2;  // start on 1, 3 or 5
-  const int center = (low + high) / 2;
   int last_key = fit(nearest(c.degree_pc(deg), center), low, high);
   for (int b = entry_bar; b < c.bars; ++b) {
     const auto& motif = (b / 2) % 2 == 0 ? motif_a : motif_b;
@@ -252,7 +319,8 @@ void melody_part(Ctx& c, const Track& tr, const Instrument& in, const std::vecto
     for (const auto& [pos, len] : motif) {
       const bool strong = std::fabs(pos - std::round(pos)) < 1e-9 && (int(std::round(pos)) % 2 == 0);
       static const std::vector<int> steps = {-2, -1, -1, 0, 1, 1, 2, -3, 3};
-      deg += c.rng.pick(steps);
+      static const std::vector<int> runs = {-1, 1, 1, 1, -1, 2, -2};  // flowing lines move by step
+      deg += style == "flowing" ? c.rng.pick(runs) : c.rng.pick(steps);
       int pc = c.degree_pc(deg);
       if (strong && std::find(pcs.begin(), pcs.end(), pc) == pcs.end()) {
         // move to the nearest chord tone in scale steps
@@ -268,7 +336,7 @@ void melody_part(Ctx& c, const Track& tr, const Instrument& in, const std::vecto
       key = fit(key, low, high);
       last_key = key;
       const double t = c.time_of(b * bar_q + pos);
-      c.note(tr.channel, t, len * c.q * 0.9, key, c.velocity(t, strong ? 8 : 0));
+      c.note(tr.channel, t, len * c.q * legato, key, c.velocity(t, strong ? 8 : 0));
     }
   }
 }

@@ -104,6 +104,10 @@ Vocabulary Vocabulary::from_json(const std::string& text, const std::string& sou
     g.drums = get_or<std::string>(j, "drums", g.drums);
     g.comping = get_or<std::string>(j, "comping", g.comping);
     g.bass = get_or<std::string>(j, "bass", g.bass);
+    g.melody = get_or<std::string>(j, "melody", g.melody);
+    static const std::set<std::string> melodies = {"straight", "long", "flowing", "ostinato", "syncopated", "riff"};
+    if (!melodies.count(g.melody))
+      c.fail("genre " + g.name, "melody \"" + g.melody + "\" is not one of straight, long, flowing, ostinato, syncopated, riff");
     g.bpm = range2(j, "bpm", g.bpm, c, "genre " + g.name);
     g.swing = get_or<double>(j, "swing", 0.0);
     g.sevenths = get_or<bool>(j, "sevenths", false);

@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "data/train_items.h"
 #include "synclap/error.h"
 #include "synclap/train.h"
 
@@ -107,7 +108,7 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
     for (const auto& s : j["stages"]) {
       const std::string where = origin + ": stages[" + std::to_string(k++) + "]";
       if (!s.is_object()) throw Error(where + " must be an object");
-      check_keys(s, {"name", "steps", "epochs", "freeze", "lr_scale", "subset", "max_items"}, where);
+      check_keys(s, {"name", "steps", "epochs", "freeze", "lr_scale", "subset", "max_items", "label_captions"}, where);
       TrainStage st;
       take(s, "name", st.name, where);
       take(s, "steps", st.steps, where);
@@ -115,6 +116,8 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
       take(s, "freeze", st.freeze, where);
       take(s, "lr_scale", st.lr_scale, where);
       take(s, "max_items", st.max_items, where);
+      take(s, "label_captions", st.label_captions, where);
+      for (const auto& t : st.label_captions) check_label_caption_template(t, where);
       if (s.contains("subset")) {
         if (!s["subset"].is_object()) throw Error(where + ": \"subset\" must map label names to value lists");
         for (auto it = s["subset"].begin(); it != s["subset"].end(); ++it) {
@@ -226,6 +229,7 @@ std::string TrainConfig::to_json() const {
     o["lr_scale"] = s.lr_scale;
     if (!s.subset_labels.empty()) o["subset"] = s.subset_labels;
     if (s.max_items > 0) o["max_items"] = s.max_items;
+    if (!s.label_captions.empty()) o["label_captions"] = s.label_captions;
     j["stages"].push_back(o);
   }
   if (lora_rank > 0) j["lora"] = {{"rank", lora_rank}, {"alpha", lora_alpha}, {"targets", lora_targets}};

@@ -103,6 +103,12 @@ std::vector<TrainItem> stage_items(const std::vector<TrainItem>& all, const Trai
     if (ok) out.push_back(it);
     if (st.max_items > 0 && int64_t(out.size()) >= st.max_items) break;
   }
+  const size_t kept = apply_label_captions(out, st.label_captions);
+  if (kept > 0)
+    std::fprintf(stderr,
+                 "synclap train: stage \"%s\": %zu of %zu items lack the labels of every label_captions template and "
+                 "keep their own captions\n",
+                 st.name.c_str(), kept, out.size());
   return out;
 }
 
@@ -632,6 +638,25 @@ TrainSummary Trainer::run() {
   bool interrupted = false;
   const double ln100 = std::log(100.0);
 
+  // Validation after a finished epoch (main rank), logged and drawn; the other ranks wait for it.
+  auto epoch_validation = [&]() {
+    if (main_rank_) {
+      if (lora_) lora_->apply();
+      last_val = validate();
+      if (!last_val.empty()) {
+        json j{{"type", "val"}, {"step", state_.step}, {"epoch", state_.epochs_done}};
+        for (const auto& [k, v] : last_val) j[k] = v;
+        log_json(j);
+        if (opt_.progress)
+          std::fprintf(stderr, "%svalidation after epoch %lld: text->audio R@1 %.3f R@10 %.3f, audio->text R@1 %.3f R@10 %.3f\n",
+                       tty ? "\n" : "", static_cast<long long>(state_.epochs_done), last_val["t2a_r1"],
+                       last_val["t2a_r10"], last_val["a2t_r1"], last_val["a2t_r10"]);
+      }
+      write_training_report(run_dir_);
+    }
+    if (dist_) dist_->barrier();
+  };
+
   while (state_.stage < int64_t(stages_.size()) && state_.step < total_steps_ && !interrupted) {
     const TrainStage& st = stages_[size_t(state_.stage)];
     apply_freeze(st);
@@ -645,21 +670,7 @@ TrainSummary Trainer::run() {
         ++state_.epochs_done;
         ++state_.epoch;
         state_.batch_in_epoch = 0;
-        if (main_rank_) {
-          if (lora_) lora_->apply();
-          last_val = validate();
-          if (!last_val.empty()) {
-            json j{{"type", "val"}, {"step", state_.step}, {"epoch", state_.epochs_done}};
-            for (const auto& [k, v] : last_val) j[k] = v;
-            log_json(j);
-            if (opt_.progress)
-              std::fprintf(stderr, "%svalidation after epoch %lld: text->audio R@1 %.3f R@10 %.3f, audio->text R@1 %.3f R@10 %.3f\n",
-                           tty ? "\n" : "", static_cast<long long>(state_.epochs_done), last_val["t2a_r1"],
-                           last_val["t2a_r10"], last_val["a2t_r1"], last_val["a2t_r10"]);
-          }
-          write_training_report(run_dir_);
-        }
-        if (dist_) dist_->barrier();
+        epoch_validation();
         loader->start_epoch(state_.epoch, 0);
         continue;
       }
@@ -759,7 +770,11 @@ TrainSummary Trainer::run() {
     if (state_.stage_step >= stage_len) {
       // A stage that ends on its epoch's last batch has completed that epoch (the loader only reports the
       // end of an epoch on the next call, which a finished stage never makes).
-      if (state_.batch_in_epoch > 0 && state_.batch_in_epoch >= loader->batches_per_epoch()) ++state_.epochs_done;
+      if (state_.batch_in_epoch > 0 && state_.batch_in_epoch >= loader->batches_per_epoch()) {
+        ++state_.epochs_done;
+        // Validated here unless the run ends now (the final validation follows).
+        if (state_.stage + 1 < int64_t(stages_.size()) && state_.step < total_steps_) epoch_validation();
+      }
       ++state_.stage;
       state_.stage_step = 0;
       state_.epoch = 0;

@@ -129,6 +129,41 @@ TEST(Composer, MelodyAndChordsUseTheKeyAndMode) {
   EXPECT_GT(n, 20);
 }
 
+TEST(Composer, LeadPhrasingFollowsTheGenre) {
+  // A solo flute at 120 BPM (a beat is 0.5 s) for 10 s: the genre's "melody" shapes the line on its own.
+  struct Stats {
+    size_t notes = 0;
+    double mean_duration = 0, off_eighth = 0;  // seconds; share of onsets on the sixteenths between eighths
+  };
+  auto stats = [](const std::string& genre) {  // over 8 clips (seeds), notes counted per clip
+    Stats st;
+    size_t all = 0;
+    for (uint64_t seed = 1; seed <= 8; ++seed) {
+      const Score sc = compose(spec(genre, {{"flute", "lead"}}, 120, "4/4", seed, 10.0), vocab());
+      for (const auto& n : sc.notes) {
+        ++all;
+        st.mean_duration += n.duration;
+        const double eighths = n.start / 0.25;
+        if (std::fabs(eighths - std::round(eighths)) > 0.3) st.off_eighth += 1;
+      }
+    }
+    st.notes = all / 8;
+    st.mean_duration /= double(std::max<size_t>(1, all));
+    st.off_eighth /= double(std::max<size_t>(1, all));
+    return st;
+  };
+  const Stats pop = stats("pop"), ambient = stats("ambient"), techno = stats("techno"), funk = stats("funk"),
+              rock = stats("rock");
+  EXPECT_GT(ambient.mean_duration, 2 * pop.mean_duration) << ambient.mean_duration << " vs " << pop.mean_duration;
+  EXPECT_GT(ambient.mean_duration, 0.7);
+  EXPECT_GT(techno.notes, 2 * ambient.notes);
+  EXPECT_GT(techno.notes, size_t(1.4 * double(pop.notes))) << techno.notes << " vs " << pop.notes;
+  EXPECT_GT(funk.off_eighth, 0.4) << funk.off_eighth;
+  EXPECT_GT(funk.off_eighth, pop.off_eighth + 0.15) << funk.off_eighth << " vs " << pop.off_eighth;
+  EXPECT_LT(rock.mean_duration, 0.15);  // staccato eighths: 0.25 s x 0.45
+  EXPECT_GE(rock.notes, 36u);           // eighths: 2 per beat, 20 beats in 10 s
+}
+
 TEST(Composer, DrumsFollowTheTimeSignature) {
   // The kick's first hits repeat once per bar: 4 quarters in 4/4, 3 in 3/4, 3.5 in 7/8.
   for (auto [meter, quarters] : std::vector<std::pair<std::string, double>>{{"4/4", 4.0}, {"3/4", 3.0}, {"7/8", 3.5}}) {

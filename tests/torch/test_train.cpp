@@ -194,13 +194,16 @@ TEST(TrainGroups, NamesAndDecay) {
 
 TEST(TrainConfig, ParsesAndRejects) {
   auto c = TrainConfig::from_json(R"({"model": "configs/tiny-cpu.json", "batch_size": 16, "lr_audio": 1e-4,
-    "stages": [{"name": "heads", "steps": 5, "freeze": ["audio", "text"]}, {"epochs": 2, "subset": {"genre": ["jazz"]}}],
+    "stages": [{"name": "heads", "steps": 5, "freeze": ["audio", "text"], "label_captions": ["{genre} music", "a {lead} solo"]},
+               {"epochs": 2, "subset": {"genre": ["jazz"]}}],
     "lora": {"rank": 4, "targets": ["text"]}})");
   EXPECT_EQ(c.batch_size, 16);
   EXPECT_DOUBLE_EQ(c.lr_audio, 1e-4);
   ASSERT_EQ(c.stages.size(), 2u);
   EXPECT_EQ(c.stages[0].freeze, (std::vector<std::string>{"audio", "text"}));
   EXPECT_EQ(c.stages[1].subset_labels.at("genre"), std::vector<std::string>{"jazz"});
+  EXPECT_EQ(c.stages[0].label_captions, (std::vector<std::string>{"{genre} music", "a {lead} solo"}));
+  EXPECT_TRUE(c.stages[1].label_captions.empty());
   EXPECT_EQ(c.lora_rank, 4);
   // Round trip.
   auto c2 = TrainConfig::from_json(c.to_json());
@@ -209,6 +212,9 @@ TEST(TrainConfig, ParsesAndRejects) {
   EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "batch_size": 1})"), Error);
   EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "freeze": ["tower"]})"), Error);
   EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "stages": [{"name": "x"}]})"), Error);
+  // A label-caption template must name a label and close its braces.
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "stages": [{"epochs": 1, "label_captions": ["music"]}]})"), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "stages": [{"epochs": 1, "label_captions": ["{genre music"]}]})"), Error);
   EXPECT_THROW(TrainConfig::from_file("/nonexistent/train.json"), FileError);
 }
 
@@ -331,6 +337,33 @@ TEST(TrainRun, StagesSwitchFreezing) {
   }
   EXPECT_EQ(heads, 3);
   EXPECT_EQ(all, 2);
+}
+
+TEST(TrainRun, LabelCaptionStageThenOwnCaptionsValidatesEachEpoch) {
+  // A caption curriculum: one epoch on captions made from the labels, one on the items' own. The first stage
+  // ends on its epoch's last batch: that epoch is validated there, and the run's end validates the second.
+  const std::string data = make_dataset("train_labelcap_data");
+  TrainConfig cfg = tiny_config(0);
+  cfg.max_steps = 0;
+  cfg.stages = TrainConfig::from_json(R"({"model": "x", "stages": [
+      {"name": "labels", "epochs": 1, "label_captions": ["{pitch} {rhythm} sound", "a {pitch} one"]},
+      {"name": "own", "epochs": 1}]})").stages;
+  TrainOptions o;
+  o.data = data;
+  o.out = temp_dir("train_labelcap_out");
+  o.progress = false;
+  TrainSummary s = run_training(cfg, o);
+  EXPECT_EQ(s.steps, 4);  // 16 training clips, batch 8: 2 steps per epoch
+  EXPECT_EQ(s.epochs_done, 2);
+  std::vector<std::pair<int64_t, bool>> vals;  // (step, final)
+  for (const auto& j : read_jsonl(o.out + "/metrics.jsonl"))
+    if (j["type"] == "val") vals.push_back({j["step"].get<int64_t>(), j.value("final", false)});
+  ASSERT_EQ(vals.size(), 2u);
+  EXPECT_EQ(vals[0], std::make_pair(int64_t(2), false));
+  EXPECT_EQ(vals[1], std::make_pair(int64_t(4), true));
+  const auto saved = TrainConfig::from_file(o.out + "/config.json");
+  ASSERT_EQ(saved.stages.size(), 2u);
+  EXPECT_EQ(saved.stages[0].label_captions.size(), 2u);
 }
 
 TEST(TrainRun, LoraTrainsAdaptersOnly) {

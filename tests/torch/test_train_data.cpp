@@ -494,3 +494,38 @@ TEST(TrainData, NoUsableItemIsAnError) {
     testing::internal::GetCapturedStderr();
   }
 }
+
+// Captions from labels (a stage's "label_captions"): placeholders filled from the labels, lists joined in
+// prose, templates whose labels an item lacks skipped, items with no applicable template keep their captions.
+TEST(LabelCaptions, FillAndApply) {
+  const auto labels = nlohmann::json::parse(
+      R"({"genre": "bossa nova", "lead": "alto sax", "bpm": 120, "instruments": ["piano", "bass", "drum kit"],
+          "mood": null, "key": ""})");
+  std::string out = "unchanged";
+  EXPECT_TRUE(fill_label_caption("{genre} music with a {lead} lead", labels, out));
+  EXPECT_EQ(out, "bossa nova music with a alto sax lead");
+  EXPECT_TRUE(fill_label_caption("{instruments} at {bpm} BPM {{live}}", labels, out));
+  EXPECT_EQ(out, "piano, bass and drum kit at 120 BPM {live}");
+  out = "unchanged";
+  EXPECT_FALSE(fill_label_caption("{mood} {genre}", labels, out));  // null label
+  EXPECT_FALSE(fill_label_caption("in {key}", labels, out));        // empty label
+  EXPECT_FALSE(fill_label_caption("{tempo} music", labels, out));   // missing label
+  EXPECT_EQ(out, "unchanged");
+  EXPECT_THROW(fill_label_caption("{genre music", labels, out), Error);
+  EXPECT_THROW(fill_label_caption("{} music", labels, out), Error);
+  EXPECT_THROW(fill_label_caption("genre} music", labels, out), Error);
+  EXPECT_THROW(check_label_caption_template("plain music", "stage 0"), Error);
+  EXPECT_NO_THROW(check_label_caption_template("{genre}", "stage 0"));
+
+  std::vector<TrainItem> items(3);
+  items[0].captions = {"own 0"};
+  items[0].labels = labels;
+  items[1].captions = {"own 1"};
+  items[1].labels = nlohmann::json::parse(R"({"genre": "techno"})");
+  items[2].captions = {"own 2"};
+  const size_t kept = apply_label_captions(items, {"{genre} music with a {lead} lead", "{genre} music"});
+  EXPECT_EQ(kept, 1u);
+  EXPECT_EQ(items[0].captions, (std::vector<std::string>{"bossa nova music with a alto sax lead", "bossa nova music"}));
+  EXPECT_EQ(items[1].captions, (std::vector<std::string>{"techno music"}));
+  EXPECT_EQ(items[2].captions, (std::vector<std::string>{"own 2"}));
+}
