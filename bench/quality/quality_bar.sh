@@ -3,8 +3,10 @@
 #
 #   bash bench/quality/quality_bar.sh BUILD_DIR [OUT_DIR]      (default OUT_DIR: out/quality-bar)
 #
+# The recipe is configs/train/cnn-cpu-synth-curriculum.json (QB_CONFIG=FILE picks another, e.g. the plain
+# configs/train/cnn-cpu-synth.json).
 # 1. synthesise 6 600 clips of 10 s (seed 1; 5 % validation, 8 % test: about 5 480 train and 511 test clips),
-# 2. train cnn-cpu from scratch with configs/train/cnn-cpu-synth.json (the time that counts for the bar),
+# 2. train cnn-cpu from scratch with the recipe (the time that counts for the bar),
 # 3. evaluate on the test split: text->audio retrieval, zero-shot genre, zero-shot lead instrument.
 # A re-run continues where it stopped (synthesis and training resume). Figures go to OUT_DIR/eval-*/result.json
 # and are summarised at the end; bench/RESULTS.md keeps the latest.
@@ -19,7 +21,8 @@ mkdir -p "$OUT"
 t0=$(date +%s)
 "$S" synth --out "$OUT/data" --count 6600 --seed 1 --seconds 10 --val-fraction 0.05 --test-fraction 0.08
 t1=$(date +%s)
-args=(train --data "$OUT/data" --config "$HERE/configs/train/cnn-cpu-synth.json" --out "$OUT/run")
+CONFIG=${QB_CONFIG:-$HERE/configs/train/cnn-cpu-synth-curriculum.json}
+args=(train --data "$OUT/data" --config "$CONFIG" --out "$OUT/run")
 [ -f "$OUT/run/checkpoints/latest.json" ] && args+=(--resume)
 [ -f "$OUT/run/final/model.safetensors" ] || "$S" "${args[@]}"
 t2=$(date +%s)
