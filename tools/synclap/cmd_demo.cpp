@@ -1,6 +1,7 @@
 // synclap demo: the main job on its built-in defaults, start to finish with no input:
 //   1. synthesise a small text-music dataset (built-in composer + FluidSynth),
-//   2. train a CPU CLAP model on it from scratch (cnn-cpu: CNN audio tower + small text transformer),
+//   2. train a CPU CLAP model on it from scratch (cnn-cpu: CNN audio tower + small text transformer), with a
+//      caption curriculum (label captions first, then the varied ones),
 //   3. evaluate it on the held-out test split (retrieval, zero-shot genre and lead instrument),
 //   4. index the test clips and answer a few text queries,
 //   5. print a results table and write OUT/report.html (with the training curves and confusion matrices).
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -153,7 +155,6 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
     json cfg{{"comment", "written by synclap demo"},
              {"model", model_config_path()},
              {"batch_size", a.batch},
-             {"epochs", a.epochs},
              {"lr", 1e-3},
              {"weight_decay", 0.1},
              {"warmup_steps", 20},
@@ -163,6 +164,20 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
              {"log_every", 5},
              {"checkpoint_every", 100},
              {"seed", a.seed}};
+    // A caption curriculum (configs/train/cnn-cpu-synth-curriculum.json): the first 3/7 of the epochs on short
+    // captions made from the labels, so that the text tower learns the class words, then the varied captions.
+    const int64_t label_epochs = std::llround(double(a.epochs) * 3.0 / 7.0);
+    if (label_epochs > 0 && label_epochs < a.epochs) {
+      cfg["stages"] = json::array(
+          {json{{"name", "label captions"},
+                {"epochs", label_epochs},
+                {"label_captions",
+                 {"{genre} music with a {lead} lead", "{genre} music played by {instruments}", "a {tempo} {genre} track",
+                  "{lead} melody over {genre}"}}},
+           json{{"name", "varied captions"}, {"epochs", a.epochs - label_epochs}}});
+    } else {
+      cfg["epochs"] = a.epochs;
+    }
     const std::string cfg_path = out + "/train-config.json";
     write_file_atomic(cfg_path, cfg.dump(2) + "\n");
     std::vector<std::string> args = {"train", "--data", data, "--config", cfg_path, "--out", run};
