@@ -14,8 +14,8 @@
 //   text_77     Model::embed_text on captions of 77 tokens (the reference pads 10-25-token captions to 77;
 //       synclap never computes on padding, so the equivalent work is 77 real tokens).
 //   text_real   the same synthetic captions at their real lengths (10-25 tokens incl. <s> and </s>).
-//   sgemm       the machine's float32 matrix-multiply rate through LibTorch at --threads (the kernels synclap
-//       runs on): square 2048 and the RoBERTa feed-forward shape (16 x 77 tokens by 768 -> 3072), GFLOP/s.
+//   sgemm       the machine's float32 matrix-multiply rate through LibTorch (the kernels synclap runs on;
+//       OpenBLAS's thread count is OPENBLAS_NUM_THREADS, not --threads): square 2048 and the RoBERTa feed-forward shape (16 x 77 tokens by 768 -> 3072), GFLOP/s.
 //       Divides the model rates into a fraction of the machine's peak, which compares across machines.
 // Timing as the reference: one warm-up batch, then timed batches (--quick: one); wall clock and process CPU
 // time. One JSON line per case on stdout.
@@ -100,10 +100,13 @@ int run_sgemm(const Args& a) {
   const int reps = a.quick ? 4 : 10;
   const double square = sgemm_gflops(2048, 2048, 2048, reps);
   const double ffn = sgemm_gflops(16 * 77, 768, 3072, reps * 4);
+  // --threads sizes LibTorch's pool; OpenBLAS's own pool follows OPENBLAS_NUM_THREADS (default: all cores),
+  // so a one-thread peak needs OPENBLAS_NUM_THREADS=1. Both are recorded.
   const char* core = std::getenv("OPENBLAS_CORETYPE");
-  std::printf("{\"bench\": \"model\", \"case\": \"sgemm\", \"threads\": %d, \"gflops_2048\": %.1f, "
-              "\"gflops_ffn_1232x768x3072\": %.1f, \"openblas_coretype\": \"%s\"}\n",
-              a.threads, square, ffn, core ? core : "");
+  const char* blas_threads = std::getenv("OPENBLAS_NUM_THREADS");
+  std::printf("{\"bench\": \"model\", \"case\": \"sgemm\", \"threads\": %d, \"openblas_num_threads\": \"%s\", "
+              "\"gflops_2048\": %.1f, \"gflops_ffn_1232x768x3072\": %.1f, \"openblas_coretype\": \"%s\"}\n",
+              a.threads, blas_threads ? blas_threads : "default (all cores)", square, ffn, core ? core : "");
   std::fflush(stdout);
   return 0;
 }

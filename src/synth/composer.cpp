@@ -223,6 +223,10 @@ void bass_part(Ctx& c, const Track& tr, const Instrument& in, const std::vector<
 //   ostinato    a repeated sixteenth figure (eighths above 150 BPM) arpeggiating the chord (electronic dance)
 //   syncopated  onsets mostly off the beat, half of them on the sixteenths between, short notes (funk, latin)
 //   riff        driving staccato eighths on the chord's root, fifth and octave, low in the range (rock, metal)
+// The grid (in quarters) of the fixed-grid phrasings: sixteenths for an ostinato (eighths above 150 BPM),
+// eighths for a riff or a flowing line.
+double figure_grid(const Ctx& c, const std::string& style) { return style == "ostinato" && c.s.bpm <= 150 ? 0.25 : 0.5; }
+
 std::vector<std::pair<double, double>> melody_rhythm(Ctx& c, const std::string& style, double density) {
   const double bar_q = c.meter.bar_q();
   std::vector<std::pair<double, double>> notes;  // (position, length) in quarters
@@ -234,13 +238,14 @@ std::vector<std::pair<double, double>> melody_rhythm(Ctx& c, const std::string& 
       pos += len;
     }
   } else if (style == "flowing" || style == "riff") {
-    for (double pos = 0; pos < bar_q - 1e-9; pos += 0.5) notes.push_back({pos, std::min(0.5, bar_q - pos)});
+    const double step = figure_grid(c, style);
+    for (double pos = 0; pos < bar_q - 1e-9; pos += step) notes.push_back({pos, std::min(step, bar_q - pos)});
     if (style == "flowing" && notes.size() >= 3 && c.rng.chance(0.5)) {
       notes.pop_back();
       notes.back().second = bar_q - notes.back().first;
     }
   } else if (style == "ostinato") {
-    const double step = c.s.bpm > 150 ? 0.5 : 0.25;
+    const double step = figure_grid(c, style);
     for (double pos = 0; pos < bar_q - 1e-9; pos += step)
       if (pos == 0 || !c.rng.chance(0.25)) notes.push_back({pos, std::min(step, bar_q - pos)});
   } else if (style == "syncopated") {
@@ -287,7 +292,7 @@ void melody_part(Ctx& c, const Track& tr, const Instrument& in, const std::vecto
     // Chord-tone figures: the ostinato climbs the chord from its root (one shape per clip, up or up-down); the
     // riff stays on the root in the lower part of the range with fifths and octaves on some steps.
     const bool updown = c.rng.chance(0.5);
-    const double grid = style == "riff" || c.s.bpm > 150 ? 0.5 : 0.25;
+    const double grid = figure_grid(c, style);
     for (int b = entry_bar; b < c.bars; ++b) {
       const auto& motif = (b / 2) % 2 == 0 ? motif_a : motif_b;
       const auto pcs = c.chord_pcs(prog[size_t(b) % prog.size()]);

@@ -216,7 +216,7 @@ struct Sampler::Impl {
     // Tempo: a BPM inside the tempo word's range, nudged by the mood.
     // Where the word's range overlaps the genre's, inside the overlap (a "fast" dnb track is 165-178).
     const auto& tw = v.tempos[size_t(s.tempo)];
-    int64_t lo = tw.bpm_low, hi = tw.bpm_high;
+    int64_t lo, hi;
     bpm_overlap(v.genres[size_t(s.genre)], tw, &lo, &hi);
     s.bpm = int(std::clamp<int64_t>(rng.between(lo, hi) + v.moods[size_t(s.mood)].tempo_shift / 2, lo, hi));
 

@@ -105,9 +105,12 @@ Vocabulary Vocabulary::from_json(const std::string& text, const std::string& sou
     g.comping = get_or<std::string>(j, "comping", g.comping);
     g.bass = get_or<std::string>(j, "bass", g.bass);
     g.melody = get_or<std::string>(j, "melody", g.melody);
-    static const std::set<std::string> melodies = {"straight", "long", "flowing", "ostinato", "syncopated", "riff"};
-    if (!melodies.count(g.melody))
-      c.fail("genre " + g.name, "melody \"" + g.melody + "\" is not one of straight, long, flowing, ostinato, syncopated, riff");
+    static const std::vector<std::string> melodies = {"straight", "long", "flowing", "ostinato", "syncopated", "riff"};
+    if (std::find(melodies.begin(), melodies.end(), g.melody) == melodies.end()) {
+      std::string known;
+      for (const auto& m : melodies) known += (known.empty() ? "" : ", ") + m;
+      c.fail("genre " + g.name, "melody \"" + g.melody + "\" is not one of " + known);
+    }
     g.bpm = range2(j, "bpm", g.bpm, c, "genre " + g.name);
     g.swing = get_or<double>(j, "swing", 0.0);
     g.sevenths = get_or<bool>(j, "sevenths", false);

@@ -26,6 +26,7 @@
 #include "command.h"
 #include "synclap/error.h"
 #include "synclap/eval.h"
+#include "synclap/train.h"
 #include "synclap/util.h"
 
 namespace fs = std::filesystem;
@@ -114,10 +115,11 @@ std::string pct(double v) {
   return b;
 }
 
-std::string model_config_path() {
-  for (const std::string& c : {std::string("configs/cnn-cpu.json"), std::string(SYNCLAP_SOURCE_DIR) + "/configs/cnn-cpu.json"})
+// A file of the source tree's configs/ (relative to the working directory, else to the source directory).
+std::string source_config(const std::string& rel) {
+  for (const std::string& c : {rel, std::string(SYNCLAP_SOURCE_DIR) + "/" + rel})
     if (fs::is_regular_file(c)) return fs::absolute(c).string();
-  throw Error("demo: configs/cnn-cpu.json not found (run from the synclap source tree)");
+  throw Error("demo: " + rel + " not found (run from the synclap source tree)");
 }
 
 void banner(const Context& ctx, int n, const std::string& what) {
@@ -153,7 +155,7 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
   t = now_seconds();
   if (!fs::exists(run + "/final/model.safetensors")) {
     json cfg{{"comment", "written by synclap demo"},
-             {"model", model_config_path()},
+             {"model", source_config("configs/cnn-cpu.json")},
              {"batch_size", a.batch},
              {"lr", 1e-3},
              {"weight_decay", 0.1},
@@ -164,17 +166,19 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
              {"log_every", 5},
              {"checkpoint_every", 100},
              {"seed", a.seed}};
-    // A caption curriculum (configs/train/cnn-cpu-synth-curriculum.json): the first 3/7 of the epochs on short
-    // captions made from the labels, so that the text tower learns the class words, then the varied captions.
-    const int64_t label_epochs = std::llround(double(a.epochs) * 3.0 / 7.0);
+    // The caption curriculum of the quality-bar recipe: its label-caption stage's templates and share of the
+    // epochs (short captions made from the labels, so that the text tower learns the class words), then the
+    // varied captions.
+    const TrainConfig recipe = TrainConfig::from_file(source_config("configs/train/cnn-cpu-synth-curriculum.json"));
+    double recipe_epochs = 0;
+    for (const auto& st : recipe.stages) recipe_epochs += st.epochs;
+    const TrainStage* labels = nullptr;
+    for (const auto& st : recipe.stages)
+      if (!st.label_captions.empty() && !labels) labels = &st;
+    const int64_t label_epochs = labels ? std::llround(double(a.epochs) * labels->epochs / recipe_epochs) : 0;
     if (label_epochs > 0 && label_epochs < a.epochs) {
-      cfg["stages"] = json::array(
-          {json{{"name", "label captions"},
-                {"epochs", label_epochs},
-                {"label_captions",
-                 {"{genre} music with a {lead} lead", "{genre} music played by {instruments}", "a {tempo} {genre} track",
-                  "{lead} melody over {genre}"}}},
-           json{{"name", "varied captions"}, {"epochs", a.epochs - label_epochs}}});
+      cfg["stages"] = json::array({json{{"name", "label captions"}, {"epochs", label_epochs}, {"label_captions", labels->label_captions}},
+                                   json{{"name", "varied captions"}, {"epochs", a.epochs - label_epochs}}});
     } else {
       cfg["epochs"] = a.epochs;
     }
