@@ -44,6 +44,20 @@ struct TrainStage {
   // lead"; each item's captions are replaced by the templates whose labels it has (one is drawn per epoch, as
   // for its own captions); items that have none of them keep their own. Empty = the items' own captions.
   std::vector<std::string> label_captions;
+  // With label_captions: add them to the item's own captions instead of replacing them, so each epoch draws
+  // one caption from both (a mixed stage: canonical label words and the set's varied wording side by side).
+  bool keep_own_captions = false;
+};
+
+// A label-prompt loss term: each training clip that has the label is also classified among prompts made from
+// every value that label takes in the training set (template "a {} track" with label "genre": "a jazz track",
+// "a rock track", ...): cross-entropy over exp(logit_scale_a) * cosine(audio, prompt), weighted. Both towers
+// learn from it; it teaches the class words and the sounds that tell the classes apart, against every class at
+// once rather than only the batch's other captions. No parameters are added.
+struct LabelPrompt {
+  std::string label;
+  std::string text_template;  // contains "{}" once
+  double weight = 1.0;
 };
 
 struct TrainConfig {
@@ -64,6 +78,11 @@ struct TrainConfig {
   double audio_augment_prob = 0.0;
   double caption_augment_prob = 0.0;
   bool random_caption = true;
+  // Which pairs of a batch the contrastive loss counts as matches: "diagonal" (each clip with its own caption,
+  // as CLIP) or "same_caption" (also every other pair whose captions are the same text, e.g. two "a fast techno
+  // track" clips: the target row is spread evenly over them instead of pushing them apart).
+  std::string positives = "diagonal";
+  std::vector<LabelPrompt> label_prompts;  // extra loss terms (see LabelPrompt); empty = none
   int64_t max_val_items = 500;        // validation retrieval on at most this many clips (0 = no validation)
   std::string truncation = "rand_trunc";  // how long clips are cut for training: rand_trunc | middle | first
 

@@ -424,7 +424,7 @@ bool fill_label_caption(const std::string& tmpl, const nlohmann::json& labels, s
   return ok;
 }
 
-size_t apply_label_captions(std::vector<TrainItem>& items, const std::vector<std::string>& templates) {
+size_t apply_label_captions(std::vector<TrainItem>& items, const std::vector<std::string>& templates, bool keep_own) {
   if (templates.empty()) return 0;
   size_t kept = 0;
   for (auto& it : items) {
@@ -433,8 +433,12 @@ size_t apply_label_captions(std::vector<TrainItem>& items, const std::vector<std
       std::string c;
       if (fill_label_caption(t, it.labels, c)) caps.push_back(std::move(c));
     }
-    if (caps.empty()) ++kept;
-    else it.captions = std::move(caps);
+    if (caps.empty()) {
+      ++kept;
+      continue;
+    }
+    if (keep_own) caps.insert(caps.end(), it.captions.begin(), it.captions.end());
+    it.captions = std::move(caps);
   }
   return kept;
 }

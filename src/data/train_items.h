@@ -40,8 +40,10 @@ std::vector<TrainItem> read_manifest_records(const std::string& dir);
 bool fill_label_caption(const std::string& tmpl, const nlohmann::json& labels, std::string& out);
 // Checks a template's syntax (as above); throws Error naming `where`.
 void check_label_caption_template(const std::string& tmpl, const std::string& where);
-// Replaces each item's captions by the templates that apply to it (in template order); an item to which none
-// applies keeps its own captions. Returns how many items kept their own.
-size_t apply_label_captions(std::vector<TrainItem>& items, const std::vector<std::string>& templates);
+// Replaces each item's captions by the templates that apply to it (in template order), or with `keep_own` puts
+// them before its own captions; an item to which none applies keeps its own captions. Returns how many items
+// had no template that applies.
+size_t apply_label_captions(std::vector<TrainItem>& items, const std::vector<std::string>& templates,
+                            bool keep_own = false);
 
 }  // namespace synclap

@@ -48,7 +48,7 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
   if (!j.is_object()) throw Error(origin + ": a training config must be a JSON object");
   check_keys(j,
              {"model", "init", "tokenizer", "train_split", "val_split", "batch_size", "workers", "cache_dir",
-              "memory_cache_mb", "audio_augment", "audio_augment_prob", "caption_augment_prob", "random_caption",
+              "memory_cache_mb", "audio_augment", "audio_augment_prob", "caption_augment_prob", "random_caption", "positives", "label_prompts",
               "max_val_items", "truncation", "epochs", "max_steps", "lr", "lr_audio", "lr_text", "lr_heads",
               "weight_decay", "betas", "eps", "warmup_steps", "schedule", "min_lr_ratio", "grad_clip",
               "freeze_batchnorm", "freeze", "stages", "lora", "seed", "log_every", "checkpoint_every",
@@ -73,6 +73,28 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
   take(j, "audio_augment_prob", c.audio_augment_prob, origin);
   take(j, "caption_augment_prob", c.caption_augment_prob, origin);
   take(j, "random_caption", c.random_caption, origin);
+  take(j, "positives", c.positives, origin);
+  if (j.contains("label_prompts")) {
+    if (!j["label_prompts"].is_array()) throw Error(origin + ": \"label_prompts\" must be an array");
+    int k = 0;
+    for (const auto& e : j["label_prompts"]) {
+      const std::string where = origin + ": label_prompts[" + std::to_string(k++) + "]";
+      if (!e.is_object()) throw Error(where + " must be an object {\"label\", \"template\", \"weight\"}");
+      check_keys(e, {"label", "template", "weight"}, where);
+      LabelPrompt lp;
+      take(e, "label", lp.label, where);
+      take(e, "template", lp.text_template, where);
+      take(e, "weight", lp.weight, where);
+      const size_t at = lp.text_template.find("{}");
+      if (lp.label.empty()) throw Error(where + ": \"label\" is missing");
+      if (at == std::string::npos || lp.text_template.find("{}", at + 2) != std::string::npos)
+        throw Error(where + ": \"template\" must contain \"{}\" exactly once");
+      if (!(lp.weight > 0) || !std::isfinite(lp.weight)) throw Error(where + ": \"weight\" must be > 0");
+      c.label_prompts.push_back(lp);
+    }
+  }
+  if (c.positives != "diagonal" && c.positives != "same_caption")
+    throw Error(origin + ": \"positives\" must be \"diagonal\" or \"same_caption\", not \"" + c.positives + "\"");
   take(j, "max_val_items", c.max_val_items, origin);
   take(j, "truncation", c.truncation, origin);
   take(j, "epochs", c.epochs, origin);
@@ -108,7 +130,7 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
     for (const auto& s : j["stages"]) {
       const std::string where = origin + ": stages[" + std::to_string(k++) + "]";
       if (!s.is_object()) throw Error(where + " must be an object");
-      check_keys(s, {"name", "steps", "epochs", "freeze", "lr_scale", "subset", "max_items", "label_captions"}, where);
+      check_keys(s, {"name", "steps", "epochs", "freeze", "lr_scale", "subset", "max_items", "label_captions", "keep_own_captions"}, where);
       TrainStage st;
       take(s, "name", st.name, where);
       take(s, "steps", st.steps, where);
@@ -117,6 +139,9 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
       take(s, "lr_scale", st.lr_scale, where);
       take(s, "max_items", st.max_items, where);
       take(s, "label_captions", st.label_captions, where);
+      take(s, "keep_own_captions", st.keep_own_captions, where);
+      if (st.keep_own_captions && st.label_captions.empty())
+        throw Error(where + ": \"keep_own_captions\" needs \"label_captions\"");
       for (const auto& t : st.label_captions) check_label_caption_template(t, where);
       if (s.contains("subset")) {
         if (!s["subset"].is_object()) throw Error(where + ": \"subset\" must map label names to value lists");
@@ -202,6 +227,10 @@ std::string TrainConfig::to_json() const {
   j["audio_augment_prob"] = audio_augment_prob;
   j["caption_augment_prob"] = caption_augment_prob;
   j["random_caption"] = random_caption;
+  j["positives"] = positives;
+  j["label_prompts"] = json::array();
+  for (const auto& lp : label_prompts)
+    j["label_prompts"].push_back({{"label", lp.label}, {"template", lp.text_template}, {"weight", lp.weight}});
   j["max_val_items"] = max_val_items;
   j["truncation"] = truncation;
   j["epochs"] = epochs;
@@ -230,6 +259,7 @@ std::string TrainConfig::to_json() const {
     if (!s.subset_labels.empty()) o["subset"] = s.subset_labels;
     if (s.max_items > 0) o["max_items"] = s.max_items;
     if (!s.label_captions.empty()) o["label_captions"] = s.label_captions;
+    if (s.keep_own_captions) o["keep_own_captions"] = true;
     j["stages"].push_back(o);
   }
   if (lora_rank > 0) j["lora"] = {{"rank", lora_rank}, {"alpha", lora_alpha}, {"targets", lora_targets}};

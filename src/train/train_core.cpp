@@ -1,5 +1,7 @@
 // synclap: parameter groups, learning-rate schedule and the contrastive loss.
+#include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "synclap/error.h"
 #include "train/distributed.h"
@@ -33,10 +35,12 @@ double lr_factor(int64_t step, int64_t total, int64_t warmup, const std::string&
 }
 
 ContrastiveLoss contrastive_loss(const torch::Tensor& audio, const torch::Tensor& text, const torch::Tensor& log_scale_a,
-                                 const torch::Tensor& log_scale_t, Distributed* dist) {
+                                 const torch::Tensor& log_scale_t, Distributed* dist, const torch::Tensor& match_keys) {
   if (audio.dim() != 2 || text.dim() != 2 || audio.sizes() != text.sizes())
     throw Error("contrastive loss: audio and text embeddings must both be [B, D]");
   const int64_t b = audio.size(0);
+  if (match_keys.defined() && (match_keys.dim() != 2 || match_keys.size(0) != b))
+    throw Error("contrastive loss: match keys must be [B, K] for B items");
   const int world = dist ? dist->world_size() : 1;
   const int rank = dist ? dist->rank() : 0;
   torch::Tensor all_audio = audio, all_text = text;
@@ -48,14 +52,84 @@ ContrastiveLoss contrastive_loss(const torch::Tensor& audio, const torch::Tensor
   auto logits_a = log_scale_a.exp() * torch::matmul(audio, all_text.t());  // [B, W*B]
   auto logits_t = log_scale_t.exp() * torch::matmul(text, all_audio.t());
   namespace F = torch::nn::functional;
-  auto sum = F::cross_entropy(logits_a, targets, F::CrossEntropyFuncOptions().reduction(torch::kSum)) +
-             F::cross_entropy(logits_t, targets, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+  torch::Tensor sum, hits;
+  if (!match_keys.defined()) {
+    sum = F::cross_entropy(logits_a, targets, F::CrossEntropyFuncOptions().reduction(torch::kSum)) +
+          F::cross_entropy(logits_t, targets, F::CrossEntropyFuncOptions().reduction(torch::kSum));
+    torch::NoGradGuard ng;
+    hits = (logits_a.argmax(1) == targets).to(torch::kFloat).sum() + (logits_t.argmax(1) == targets).to(torch::kFloat).sum();
+  } else {
+    // Every pair with equal keys is a match; each row's target spreads evenly over its matches (its own pair
+    // always among them). Matching is symmetric, so the text rows use the same targets.
+    torch::Tensor soft;
+    {
+      torch::NoGradGuard ng;
+      auto keys = match_keys.to(torch::kDouble);
+      auto all_keys = (dist && world > 1) ? dist->all_gather_with_grad(keys) : keys;
+      auto eq = (keys.unsqueeze(1) == all_keys.unsqueeze(0)).all(2).to(logits_a.scalar_type());  // [B, W*B]
+      soft = eq / eq.sum(1, true);
+    }
+    sum = -(soft * F::log_softmax(logits_a, F::LogSoftmaxFuncOptions(1))).sum() -
+          (soft * F::log_softmax(logits_t, F::LogSoftmaxFuncOptions(1))).sum();
+    torch::NoGradGuard ng;
+    hits = (soft.gather(1, logits_a.argmax(1, true)) > 0).to(torch::kFloat).sum() +
+           (soft.gather(1, logits_t.argmax(1, true)) > 0).to(torch::kFloat).sum();
+  }
   ContrastiveLoss out;
   out.loss = sum / double(2 * world * b);
-  torch::NoGradGuard ng;
-  auto hits = (logits_a.argmax(1) == targets).to(torch::kFloat).sum() + (logits_t.argmax(1) == targets).to(torch::kFloat).sum();
   out.accuracy = hits / double(2 * b);
   return out;
+}
+
+namespace {
+std::string class_text(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number()) return v.dump();
+  return "";
+}
+}  // namespace
+
+int64_t LabelPromptSet::class_of(const nlohmann::json& labels) const {
+  if (!labels.is_object()) return -1;
+  auto it = labels.find(label);
+  if (it == labels.end()) return -1;
+  const std::string v = class_text(*it);
+  if (v.empty()) return -1;
+  auto pos = std::lower_bound(classes.begin(), classes.end(), v);
+  return pos != classes.end() && *pos == v ? int64_t(pos - classes.begin()) : -1;
+}
+
+LabelPromptSet make_label_prompt_set(const std::string& label, const std::string& text_template, double weight,
+                                     const std::vector<nlohmann::json>& item_labels) {
+  LabelPromptSet s;
+  s.label = label;
+  s.weight = weight;
+  std::set<std::string> values;
+  for (const auto& l : item_labels)
+    if (l.is_object() && l.contains(label)) {
+      const std::string v = class_text(l[label]);
+      if (!v.empty()) values.insert(v);
+    }
+  if (values.size() < 2)
+    throw Error("label_prompts: label \"" + label + "\" has " + std::to_string(values.size()) +
+                " value(s) in the training items; a class prompt loss needs at least 2");
+  s.classes.assign(values.begin(), values.end());
+  const size_t at = text_template.find("{}");
+  if (at == std::string::npos) throw Error("label_prompts: template \"" + text_template + "\" lacks \"{}\"");
+  for (const auto& c : s.classes) s.prompts.push_back(text_template.substr(0, at) + c + text_template.substr(at + 2));
+  return s;
+}
+
+torch::Tensor caption_match_keys(const std::vector<std::string>& captions) {
+  auto keys = torch::empty({int64_t(captions.size()), 2}, torch::kDouble);
+  auto acc = keys.accessor<double, 2>();
+  for (size_t i = 0; i < captions.size(); ++i) {
+    uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (unsigned char ch : captions[i]) h = (h ^ ch) * 1099511628211ULL;
+    acc[int64_t(i)][0] = double(h >> 32);
+    acc[int64_t(i)][1] = double(h & 0xffffffffULL);
+  }
+  return keys;
 }
 
 }  // namespace synclap

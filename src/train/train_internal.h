@@ -2,6 +2,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -29,8 +31,28 @@ struct ContrastiveLoss {
 // = exp(t) * T A^T). With `dist` (world size W) the embeddings are gathered with gradient and this process
 // takes only its B rows of each matrix, divided by 2 * W * B, so the gradients sum over processes to those
 // of one process holding the whole batch. Without `dist`: the mean of the two cross-entropies.
+// match_keys (optional, [B, K], exact in float64, e.g. caption hashes split into 32-bit halves): pairs whose key
+// rows are equal also count as matches, and each row's target is spread evenly over its matches (the
+// "same_caption" positives); the accuracy then counts a row as right when its maximum is any match. Without
+// them (or when every key differs) the loss is the plain InfoNCE above, number for number.
 ContrastiveLoss contrastive_loss(const torch::Tensor& audio, const torch::Tensor& text, const torch::Tensor& log_scale_a,
-                                 const torch::Tensor& log_scale_t, Distributed* dist = nullptr);
+                                 const torch::Tensor& log_scale_t, Distributed* dist = nullptr,
+                                 const torch::Tensor& match_keys = torch::Tensor());
+// Match keys for contrastive_loss from the batch's captions: [B, 2] float64, a 64-bit hash of each text as two
+// 32-bit halves (equal captions give equal rows).
+torch::Tensor caption_match_keys(const std::vector<std::string>& captions);
+
+// A label-prompt class set (TrainConfig::label_prompts): the label's values in the training items, sorted
+// (string labels as they are, numbers as JSON writes them; lists, null and "" are not classes), and each value's
+// prompt text. class_of() gives an item's class index, or -1 when it has no such value.
+struct LabelPromptSet {
+  std::string label;
+  double weight = 1.0;
+  std::vector<std::string> classes, prompts;
+  int64_t class_of(const nlohmann::json& labels) const;
+};
+LabelPromptSet make_label_prompt_set(const std::string& label, const std::string& text_template, double weight,
+                                     const std::vector<nlohmann::json>& item_labels);
 
 // A line chart as a standalone SVG: several named series of (x, y) points sharing the axes.
 struct ChartSeries {

@@ -103,7 +103,7 @@ std::vector<TrainItem> stage_items(const std::vector<TrainItem>& all, const Trai
     if (ok) out.push_back(it);
     if (st.max_items > 0 && int64_t(out.size()) >= st.max_items) break;
   }
-  const size_t kept = apply_label_captions(out, st.label_captions);
+  const size_t kept = apply_label_captions(out, st.label_captions, st.keep_own_captions);
   if (kept > 0)
     std::fprintf(stderr,
                  "synclap train: stage \"%s\": %zu of %zu items lack the labels of every label_captions template and "
@@ -193,6 +193,8 @@ class Trainer {
   std::vector<TrainStage> stages_;
   std::vector<std::vector<TrainItem>> stage_items_;  // each stage's training items (its subset)
   std::vector<int64_t> stage_steps_;
+  std::vector<LabelPromptSet> prompt_sets_;          // cfg_.label_prompts with their classes
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> prompt_tokens_;  // ids, mask per set
   std::unique_ptr<Loader> val_loader_;               // made at the first validation, reused
   int64_t total_steps_ = 0;
   TrainerState state_;
@@ -619,6 +621,21 @@ TrainSummary Trainer::run() {
   setup_tokenizer(train_items_);
   setup_groups();
   plan_stages(train_items_);
+  if (!cfg_.label_prompts.empty()) {
+    std::vector<json> labels;
+    for (const auto& it : train_items_) labels.push_back(it.labels);
+    for (const auto& lp : cfg_.label_prompts) {
+      prompt_sets_.push_back(make_label_prompt_set(lp.label, lp.text_template, lp.weight, labels));
+      auto enc = tokenizer_->encode_batch(prompt_sets_.back().prompts, max_tokens_, TokenPadding::kLongest);
+      prompt_tokens_.emplace_back(
+          to_device(torch::from_blob(enc.input_ids.data(), {enc.batch, enc.length}, torch::kLong).clone()),
+          to_device(torch::from_blob(enc.attention_mask.data(), {enc.batch, enc.length}, torch::kLong).clone()));
+      if (main_rank_ && opt_.progress)
+        std::fprintf(stderr, "synclap train: label prompts for \"%s\": %zu classes (\"%s\", ...), weight %g\n",
+                     lp.label.c_str(), prompt_sets_.back().classes.size(), prompt_sets_.back().prompts[0].c_str(),
+                     lp.weight);
+    }
+  }
   if (dist_) {
     torch::NoGradGuard ng;
     std::vector<torch::Tensor> all;
@@ -685,12 +702,37 @@ TrainSummary Trainer::run() {
       for (auto& p : all_params_) p.mutable_grad() = torch::Tensor();
       auto a = model_->audio_embeddings(to_device(batch.features), to_device(batch.is_longer));
       auto t = model_->text_embeddings(to_device(ids), to_device(mask));
-      auto loss = contrastive_loss(a, t, model_->logit_scale_a, model_->logit_scale_t, dist_.get());
-      loss.loss.backward();
+      torch::Tensor keys;
+      if (cfg_.positives == "same_caption") keys = to_device(caption_match_keys(batch.captions));
+      auto loss = contrastive_loss(a, t, model_->logit_scale_a, model_->logit_scale_t, dist_.get(), keys);
+      // Label prompts: each clip classified among its label's class prompts; this process's share of the mean
+      // over the global batch (sum over local items / (world * local batch)).
+      torch::Tensor label_loss = torch::zeros({}, a.options());
+      {
+        const auto& items = stage_items_[size_t(state_.stage)];
+        for (size_t k = 0; k < prompt_sets_.size(); ++k) {
+          std::vector<int64_t> y;
+          int64_t labelled = 0;
+          for (int64_t idx : batch.items) {
+            y.push_back(prompt_sets_[k].class_of(items[size_t(idx)].labels));
+            if (y.back() >= 0) ++labelled;
+            else y.back() = -100;
+          }
+          if (labelled == 0) continue;
+          auto p = model_->text_embeddings(prompt_tokens_[k].first, prompt_tokens_[k].second);  // [C, D]
+          auto logits = model_->logit_scale_a.exp() * torch::matmul(a, p.t());
+          auto yt = to_device(torch::tensor(y, torch::kLong));
+          namespace F = torch::nn::functional;
+          auto ce = F::cross_entropy(logits, yt, F::CrossEntropyFuncOptions().reduction(torch::kSum).ignore_index(-100));
+          label_loss = label_loss + prompt_sets_[k].weight * ce / double(opt_.world_size * a.size(0));
+        }
+      }
+      (loss.loss + label_loss).backward();
       // [loss share, accuracy share, stop request] summed over processes.
       const bool stop_here = g_stop_signal.load() != 0 ||
                              (opt_.stop_after_steps >= 0 && steps_this_run + 1 >= opt_.stop_after_steps);
-      auto stats = torch::tensor({loss.loss.item<double>(), loss.accuracy.item<double>(), stop_here ? 1.0 : 0.0},
+      auto stats = torch::tensor({loss.loss.item<double>(), loss.accuracy.item<double>(), stop_here ? 1.0 : 0.0,
+                                  label_loss.item<double>()},
                                  torch::kDouble);
       if (dist_) {
         dist_->all_reduce_gradients(all_params_);
@@ -698,6 +740,7 @@ TrainSummary Trainer::run() {
         dist_->all_reduce_sum(st_vec);
       }
       const double global_loss = stats[0].item<double>();
+      const double global_label_loss = stats[3].item<double>();
       const double accuracy = stats[1].item<double>() / double(opt_.world_size);
       double grad_norm = 0;
       {
@@ -707,7 +750,7 @@ TrainSummary Trainer::run() {
         if (!with_grad.empty())
           grad_norm = torch::nn::utils::clip_grad_norm_(with_grad, cfg_.grad_clip > 0 ? cfg_.grad_clip : 1e30);
       }
-      const bool finite = std::isfinite(global_loss) && std::isfinite(grad_norm);
+      const bool finite = std::isfinite(global_loss) && std::isfinite(global_label_loss) && std::isfinite(grad_norm);
       if (finite) {
         optim_->step();
         torch::NoGradGuard ng;
@@ -744,6 +787,7 @@ TrainSummary Trainer::run() {
         const double temp_t = std::exp(-model_->logit_scale_t.item<double>());
         log_json({{"type", "train"}, {"step", state_.step}, {"epoch", state_.epochs_done}, {"stage", st.name},
                   {"loss", finite ? json(global_loss) : json(nullptr)}, {"loss_ema", loss_ema}, {"batch_accuracy", accuracy},
+                  {"label_loss", prompt_sets_.empty() ? json(nullptr) : json(global_label_loss)},
                   {"grad_norm", std::isfinite(grad_norm) ? json(grad_norm) : json(nullptr)}, {"lr", lr},
                   {"temperature_a", temp_a}, {"temperature_t", temp_t}, {"samples_per_s", sps},
                   {"skipped_steps", state_.skipped}, {"elapsed_s", now - t0}});

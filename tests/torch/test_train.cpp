@@ -26,8 +26,10 @@ using namespace synclap::test;
 namespace {
 
 // Plain-loop reference of the symmetric InfoNCE loss.
+// Symmetric InfoNCE by plain loops; with `groups`, every j in i's group is a match and i's target is spread
+// evenly over them.
 double reference_loss(const std::vector<std::vector<double>>& a, const std::vector<std::vector<double>>& t, double sa,
-                      double st) {
+                      double st, const std::vector<int>& groups = {}) {
   const size_t n = a.size();
   auto dot = [](const std::vector<double>& x, const std::vector<double>& y) {
     double s = 0;
@@ -41,7 +43,11 @@ double reference_loss(const std::vector<std::vector<double>>& a, const std::vect
       za += std::exp(sa * dot(a[i], t[j]));
       zt += std::exp(st * dot(t[i], a[j]));
     }
-    total += -(sa * dot(a[i], t[i]) - std::log(za)) - (st * dot(t[i], a[i]) - std::log(zt));
+    std::vector<size_t> matches;
+    for (size_t j = 0; j < n; ++j)
+      if (groups.empty() ? j == i : groups[j] == groups[i]) matches.push_back(j);
+    for (size_t j : matches)
+      total += (-(sa * dot(a[i], t[j]) - std::log(za)) - (st * dot(t[i], a[j]) - std::log(zt))) / double(matches.size());
   }
   return total / (2.0 * double(n));
 }
@@ -155,6 +161,55 @@ TEST(TrainLoss, MatchesPlainLoopReference) {
               1e-6);
 }
 
+// "positives": "same_caption": pairs with equal captions are matches too. Distinct captions give the plain loss.
+TEST(TrainLoss, SameCaptionPositives) {
+  torch::manual_seed(5);
+  auto a = torch::randn({6, 4}), t = torch::randn({6, 4});
+  auto an = a / a.norm(2, 1, true), tn = t / t.norm(2, 1, true);
+  auto la = torch::tensor(std::log(10.0)), lt = torch::tensor(std::log(20.0));
+  const std::vector<std::string> caps{"a fast techno track", "jazz", "a fast techno track", "rock", "jazz", "pop"};
+  auto keys = caption_match_keys(caps);
+  ASSERT_EQ(keys.sizes(), (std::vector<int64_t>{6, 2}));
+  EXPECT_TRUE(torch::equal(keys[0], keys[2]));
+  EXPECT_FALSE(torch::equal(keys[0], keys[1]));
+  auto out = contrastive_loss(an, tn, la, lt, nullptr, keys);
+  EXPECT_NEAR(out.loss.item<double>(),
+              reference_loss(normalized_rows(a), normalized_rows(t), 10.0, 20.0, {0, 1, 0, 2, 1, 3}), 1e-5);
+  // Against the plain loss: different, and equal once every caption differs.
+  EXPECT_GT(std::fabs(out.loss.item<double>() - contrastive_loss(an, tn, la, lt).loss.item<double>()), 1e-3);
+  auto distinct = caption_match_keys({"a", "b", "c", "d", "e", "f"});
+  EXPECT_NEAR(contrastive_loss(an, tn, la, lt, nullptr, distinct).loss.item<double>(),
+              contrastive_loss(an, tn, la, lt).loss.item<double>(), 1e-6);
+  // Two clips with the same caption and the same embedding: either one is a right answer for the other.
+  auto e = torch::eye(3).index_select(0, torch::tensor({0, 0, 1, 2}));
+  auto dup = caption_match_keys({"x", "x", "y", "z"});
+  auto sharp = contrastive_loss(e, e, torch::tensor(std::log(100.0)), torch::tensor(std::log(100.0)), nullptr, dup);
+  EXPECT_DOUBLE_EQ(sharp.accuracy.item<double>(), 1.0);
+  EXPECT_NEAR(sharp.loss.item<double>(), 0.5 * std::log(2.0), 1e-6);  // rows 0, 1: log 2 each; rows 2, 3: ~0
+  EXPECT_THROW(contrastive_loss(an, tn, la, lt, nullptr, torch::zeros({5, 2}, torch::kDouble)), Error);
+}
+
+TEST(TrainLoss, LabelPromptClasses) {
+  std::vector<nlohmann::json> labels = {nlohmann::json::parse(R"({"genre": "rock", "bpm": 120})"),
+                                        nlohmann::json::parse(R"({"genre": "jazz", "bpm": 90, "lead": null})"),
+                                        nlohmann::json::parse(R"({"genre": ["a", "b"]})"),
+                                        nlohmann::json::parse(R"({"genre": "", "bpm": 120})"),
+                                        nlohmann::json::parse(R"({"genre": "rock"})")};
+  auto g = make_label_prompt_set("genre", "a {} track", 0.5, labels);
+  EXPECT_EQ(g.classes, (std::vector<std::string>{"jazz", "rock"}));
+  EXPECT_EQ(g.prompts, (std::vector<std::string>{"a jazz track", "a rock track"}));
+  EXPECT_DOUBLE_EQ(g.weight, 0.5);
+  EXPECT_EQ(g.class_of(labels[0]), 1);
+  EXPECT_EQ(g.class_of(labels[1]), 0);
+  EXPECT_EQ(g.class_of(labels[2]), -1);  // a list is not a class
+  EXPECT_EQ(g.class_of(labels[3]), -1);  // nor an empty value
+  EXPECT_EQ(g.class_of(nlohmann::json::parse(R"({"genre": "metal"})")), -1);  // not in training
+  auto b = make_label_prompt_set("bpm", "{} BPM", 1.0, labels);
+  EXPECT_EQ(b.prompts, (std::vector<std::string>{"120 BPM", "90 BPM"}));
+  EXPECT_THROW(make_label_prompt_set("lead", "{} lead", 1.0, labels), Error);  // no values
+  EXPECT_THROW(make_label_prompt_set("mood", "{} music", 1.0, labels), Error);  // no such label
+}
+
 TEST(TrainLoss, GradientReachesBothTemperatures) {
   torch::manual_seed(4);
   auto a = torch::randn({6, 8}), t = torch::randn({6, 8});
@@ -194,7 +249,9 @@ TEST(TrainGroups, NamesAndDecay) {
 
 TEST(TrainConfig, ParsesAndRejects) {
   auto c = TrainConfig::from_json(R"({"model": "configs/tiny-cpu.json", "batch_size": 16, "lr_audio": 1e-4,
-    "stages": [{"name": "heads", "steps": 5, "freeze": ["audio", "text"], "label_captions": ["{genre} music", "a {lead} solo"]},
+    "positives": "same_caption", "label_prompts": [{"label": "genre", "template": "a {} track", "weight": 0.5}],
+    "stages": [{"name": "heads", "steps": 5, "freeze": ["audio", "text"], "label_captions": ["{genre} music", "a {lead} solo"],
+                "keep_own_captions": true},
                {"epochs": 2, "subset": {"genre": ["jazz"]}}],
     "lora": {"rank": 4, "targets": ["text"]}})");
   EXPECT_EQ(c.batch_size, 16);
@@ -204,6 +261,13 @@ TEST(TrainConfig, ParsesAndRejects) {
   EXPECT_EQ(c.stages[1].subset_labels.at("genre"), std::vector<std::string>{"jazz"});
   EXPECT_EQ(c.stages[0].label_captions, (std::vector<std::string>{"{genre} music", "a {lead} solo"}));
   EXPECT_TRUE(c.stages[1].label_captions.empty());
+  EXPECT_TRUE(c.stages[0].keep_own_captions);
+  EXPECT_FALSE(c.stages[1].keep_own_captions);
+  EXPECT_EQ(c.positives, "same_caption");
+  ASSERT_EQ(c.label_prompts.size(), 1u);
+  EXPECT_EQ(c.label_prompts[0].label, "genre");
+  EXPECT_EQ(c.label_prompts[0].text_template, "a {} track");
+  EXPECT_DOUBLE_EQ(c.label_prompts[0].weight, 0.5);
   EXPECT_EQ(c.lora_rank, 4);
   // Round trip.
   auto c2 = TrainConfig::from_json(c.to_json());
@@ -215,6 +279,12 @@ TEST(TrainConfig, ParsesAndRejects) {
   // A label-caption template must name a label and close its braces.
   EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "stages": [{"epochs": 1, "label_captions": ["music"]}]})"), Error);
   EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "stages": [{"epochs": 1, "label_captions": ["{genre music"]}]})"), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "stages": [{"epochs": 1, "keep_own_captions": true}]})"), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "positives": "same_label"})"), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "label_prompts": [{"label": "genre", "template": "genre"}]})"), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "label_prompts": [{"label": "g", "template": "{} {}"}]})"), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "label_prompts": [{"template": "{} music"}]})"), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "label_prompts": [{"label": "g", "template": "{}", "weight": 0}]})"), Error);
   EXPECT_THROW(TrainConfig::from_file("/nonexistent/train.json"), FileError);
 }
 
@@ -364,6 +434,52 @@ TEST(TrainRun, LabelCaptionStageThenOwnCaptionsValidatesEachEpoch) {
   const auto saved = TrainConfig::from_file(o.out + "/config.json");
   ASSERT_EQ(saved.stages.size(), 2u);
   EXPECT_EQ(saved.stages[0].label_captions.size(), 2u);
+}
+
+// Label prompts (pitch and rhythm classified among "a {} tone" / "{} rhythm"), equal captions as positives and
+// a stage that mixes label captions with the items' own: the run trains, logs the label loss, and that loss
+// falls.
+TEST(TrainRun, LabelPromptsAndSameCaptionPositives) {
+  const std::string data = make_dataset("train_labelprompt_data");
+  TrainConfig cfg = tiny_config(0);
+  cfg.max_steps = 0;
+  cfg.max_val_items = 0;
+  cfg.lr = 3e-3;
+  const auto parsed = TrainConfig::from_json(R"({"model": "x", "positives": "same_caption",
+      "label_prompts": [{"label": "pitch", "template": "a {} tone"}, {"label": "rhythm", "template": "{} rhythm"}],
+      "stages": [{"name": "mixed", "epochs": 10, "label_captions": ["{pitch} {rhythm}"], "keep_own_captions": true}]})");
+  cfg.positives = parsed.positives;
+  cfg.label_prompts = parsed.label_prompts;
+  cfg.stages = parsed.stages;
+  TrainOptions o;
+  o.data = data;
+  o.out = temp_dir("train_labelprompt_out");
+  o.progress = false;
+  TrainSummary s = run_training(cfg, o);
+  EXPECT_EQ(s.steps, 20);
+  std::vector<double> label_loss;
+  for (const auto& j : read_jsonl(o.out + "/metrics.jsonl"))
+    if (j["type"] == "train") {
+      ASSERT_TRUE(j["label_loss"].is_number());
+      label_loss.push_back(j["label_loss"].get<double>());
+    }
+  ASSERT_EQ(label_loss.size(), 20u);
+  // Two 2-class terms (pitch and rhythm are audible in these tones): the loss must fall.
+  const double first = (label_loss[0] + label_loss[1] + label_loss[2] + label_loss[3]) / 4;
+  const double last = (label_loss[16] + label_loss[17] + label_loss[18] + label_loss[19]) / 4;
+  EXPECT_LT(last, 0.8 * first);
+  const auto saved = TrainConfig::from_file(o.out + "/config.json");
+  ASSERT_EQ(saved.label_prompts.size(), 2u);
+  EXPECT_TRUE(saved.stages[0].keep_own_captions);
+  // A label the data lacks is an error that names it.
+  cfg.label_prompts = {LabelPrompt{"mood", "{} music", 1.0}};
+  o.out = temp_dir("train_labelprompt_bad");
+  try {
+    run_training(cfg, o);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"mood\""), std::string::npos) << e.what();
+  }
 }
 
 TEST(TrainRun, LoraTrainsAdaptersOnly) {

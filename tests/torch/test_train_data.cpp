@@ -528,4 +528,13 @@ TEST(LabelCaptions, FillAndApply) {
   EXPECT_EQ(items[0].captions, (std::vector<std::string>{"bossa nova music with a alto sax lead", "bossa nova music"}));
   EXPECT_EQ(items[1].captions, (std::vector<std::string>{"techno music"}));
   EXPECT_EQ(items[2].captions, (std::vector<std::string>{"own 2"}));
+
+  // keep_own_captions: the label captions come first, then the item's own.
+  std::vector<TrainItem> mixed(2);
+  mixed[0].captions = {"own a", "own b"};
+  mixed[0].labels = labels;
+  mixed[1].captions = {"own c"};
+  EXPECT_EQ(apply_label_captions(mixed, {"{genre} music"}, true), 1u);
+  EXPECT_EQ(mixed[0].captions, (std::vector<std::string>{"bossa nova music", "own a", "own b"}));
+  EXPECT_EQ(mixed[1].captions, (std::vector<std::string>{"own c"}));
 }
