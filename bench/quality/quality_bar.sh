@@ -3,8 +3,8 @@
 #
 #   bash bench/quality/quality_bar.sh BUILD_DIR [OUT_DIR]      (default OUT_DIR: out/quality-bar)
 #
-# The recipe is configs/train/cnn-cpu-synth-curriculum.json (QB_CONFIG=FILE picks another, e.g. the plain
-# configs/train/cnn-cpu-synth.json).
+# The recipe is configs/train/cnn-cpu-synth-curriculum.json (caption curriculum + label prompts); QB_CONFIG=FILE
+# picks another, e.g. the plain configs/train/cnn-cpu-synth.json.
 # 1. synthesise 6 600 clips of 10 s (seed 1; 5 % validation, 8 % test: about 5 480 train and 511 test clips),
 # 2. train cnn-cpu from scratch with the recipe (the time that counts for the bar),
 # 3. evaluate on the test split: text->audio retrieval, zero-shot genre, zero-shot lead instrument.

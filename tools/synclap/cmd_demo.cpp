@@ -166,19 +166,30 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
              {"log_every", 5},
              {"checkpoint_every", 100},
              {"seed", a.seed}};
-    // The caption curriculum of the quality-bar recipe: its label-caption stage's templates and share of the
-    // epochs (short captions made from the labels, so that the text tower learns the class words), then the
-    // varied captions.
+    // The quality-bar recipe (configs/train/cnn-cpu-synth-curriculum.json): its caption curriculum, stage by
+    // stage with the epochs scaled to --epochs (at least one each), its positives and its label prompts.
     const TrainConfig recipe = TrainConfig::from_file(source_config("configs/train/cnn-cpu-synth-curriculum.json"));
+    const json rj = json::parse(recipe.to_json());
+    cfg["positives"] = rj["positives"];
+    cfg["label_prompts"] = rj["label_prompts"];
     double recipe_epochs = 0;
     for (const auto& st : recipe.stages) recipe_epochs += st.epochs;
-    const TrainStage* labels = nullptr;
-    for (const auto& st : recipe.stages)
-      if (!st.label_captions.empty() && !labels) labels = &st;
-    const int64_t label_epochs = labels ? std::llround(double(a.epochs) * labels->epochs / recipe_epochs) : 0;
-    if (label_epochs > 0 && label_epochs < a.epochs) {
-      cfg["stages"] = json::array({json{{"name", "label captions"}, {"epochs", label_epochs}, {"label_captions", labels->label_captions}},
-                                   json{{"name", "varied captions"}, {"epochs", a.epochs - label_epochs}}});
+    const int64_t n_stages = int64_t(recipe.stages.size());
+    if (n_stages > 0 && recipe_epochs > 0 && a.epochs >= n_stages) {
+      json stages = json::array();
+      int64_t used = 0;
+      for (int64_t i = 0; i < n_stages; ++i) {
+        const auto& st = recipe.stages[size_t(i)];
+        int64_t e = i + 1 == n_stages ? a.epochs - used
+                                      : std::max<int64_t>(1, std::llround(double(a.epochs) * st.epochs / recipe_epochs));
+        e = std::min<int64_t>(e, a.epochs - used - (n_stages - 1 - i));  // leave one for each later stage
+        json sj = rj["stages"][size_t(i)];
+        sj.erase("steps");
+        sj["epochs"] = e;
+        stages.push_back(sj);
+        used += e;
+      }
+      cfg["stages"] = stages;
     } else {
       cfg["epochs"] = a.epochs;
     }
