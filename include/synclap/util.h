@@ -7,6 +7,16 @@
 
 namespace synclap {
 
+// 64-bit FNV-1a of bytes: a fast, stable, non-cryptographic hash (cache checksums, shard numbers, caption keys,
+// seed labels). The same input gives the same value on every machine and in every version.
+inline uint64_t fnv1a64(const void* data, size_t n) {
+  const auto* b = static_cast<const unsigned char*>(data);
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ULL;
+  return h;
+}
+inline uint64_t fnv1a64(const std::string& s) { return fnv1a64(s.data(), s.size()); }
+
 // Writes a file atomically: the content goes to "PATH.tmp.<pid>" and is renamed over PATH,
 // so a reader never sees half a file and an interrupted write loses nothing already there.
 void write_file_atomic(const std::string& path, const std::string& bytes);

@@ -17,13 +17,6 @@ namespace {
 constexpr char kMagic[8] = {'S', 'Y', 'N', 'C', 'L', 'A', 'P', 'F'};
 constexpr uint32_t kVersion = 1;
 
-uint64_t fnv1a(const void* p, size_t n) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ULL;
-  return h;
-}
-
 template <typename T>
 void put(std::string& s, T v) {
   s.append(reinterpret_cast<const char*>(&v), sizeof v);
@@ -113,7 +106,7 @@ bool FeatureCache::get_disk(const std::string& key, CachedFeatures& out) const {
   uint64_t sum = 0;
   if (!get(s, pos, c) || !get(s, pos, f) || !get(s, pos, b) || !get(s, pos, longer) || !get(s, pos, sum)) return false;
   if (c != channels_ || f != frames_ || b != bins_ || (longer != 0 && longer != 1)) return false;
-  if (fnv1a(s.data() + pos, expect_floats * 4) != sum) return false;
+  if (fnv1a64(s.data() + pos, expect_floats * 4) != sum) return false;
   auto data = std::make_shared<std::vector<float>>(expect_floats);
   std::memcpy(data->data(), s.data() + pos, expect_floats * 4);
   out.data = std::move(data);
@@ -132,7 +125,7 @@ bool FeatureCache::put_disk(const std::string& key, const CachedFeatures& f) {
   put(s, int32_t(bins_));
   put(s, int32_t(f.is_longer ? 1 : 0));
   const size_t bytes = f.data->size() * sizeof(float);
-  put(s, fnv1a(f.data->data(), bytes));
+  put(s, fnv1a64(f.data->data(), bytes));
   s.append(reinterpret_cast<const char*>(f.data->data()), bytes);
   try {
     write_file_atomic(file_for(key), s);

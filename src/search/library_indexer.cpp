@@ -61,12 +61,7 @@ bool is_audio_file_name(const std::string& name) {
 }
 
 int shard_of(const std::string& rel_path, int count) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : rel_path) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return count <= 1 ? 0 : int(h % uint64_t(count));
+  return count <= 1 ? 0 : int(fnv1a64(rel_path) % uint64_t(count));
 }
 
 IndexReport index_library(const IndexOptions& o, const AudioEmbedder& embedder) {

@@ -3,8 +3,11 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
+
+#include "synclap/util.h"
 
 namespace synclap::synth {
 
@@ -17,9 +20,7 @@ inline uint64_t splitmix64(uint64_t& x) {
 
 // A seed derived from a parent seed and a label (e.g. the clip index and "captions").
 inline uint64_t derive_seed(uint64_t seed, uint64_t index, const char* label = "") {
-  uint64_t h = 1469598103934665603ull;
-  for (const char* p = label; *p; ++p) h = (h ^ uint8_t(*p)) * 1099511628211ull;
-  uint64_t x = seed ^ (index * 0xD1B54A32D192ED03ull) ^ h;
+  uint64_t x = seed ^ (index * 0xD1B54A32D192ED03ull) ^ fnv1a64(label, std::strlen(label));
   splitmix64(x);
   return splitmix64(x);
 }

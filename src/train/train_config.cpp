@@ -1,5 +1,7 @@
 // synclap: the training config as JSON (flat keys; "stages" and "lora" are objects).
+#include <cmath>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -29,6 +31,20 @@ void check_keys(const json& j, const std::set<std::string>& known, const std::st
     if (!known.count(it.key())) throw Error(where + ": unknown key \"" + it.key() + "\"");
 }
 
+// j[key], when present, must be an array of objects with only `known` keys; calls fn(object, "ORIGIN: key[i]").
+void for_each_object(const json& j, const char* key, const std::string& origin, const std::set<std::string>& known,
+                     const std::function<void(const json&, const std::string&)>& fn) {
+  if (!j.contains(key)) return;
+  if (!j[key].is_array()) throw Error(origin + ": \"" + key + "\" must be an array");
+  int k = 0;
+  for (const auto& e : j[key]) {
+    const std::string where = origin + ": " + key + "[" + std::to_string(k++) + "]";
+    if (!e.is_object()) throw Error(where + " must be an object");
+    check_keys(e, known, where);
+    fn(e, where);
+  }
+}
+
 const std::set<std::string> kGroups = {"audio", "text", "heads"};
 
 void check_groups(const std::vector<std::string>& groups, const std::string& where) {
@@ -48,7 +64,8 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
   if (!j.is_object()) throw Error(origin + ": a training config must be a JSON object");
   check_keys(j,
              {"model", "init", "tokenizer", "train_split", "val_split", "batch_size", "workers", "cache_dir",
-              "memory_cache_mb", "audio_augment", "audio_augment_prob", "caption_augment_prob", "random_caption", "positives", "label_prompts",
+              "memory_cache_mb", "audio_augment", "audio_augment_prob", "caption_augment_prob", "random_caption",
+              "positives", "label_prompts",
               "max_val_items", "truncation", "epochs", "max_steps", "lr", "lr_audio", "lr_text", "lr_heads",
               "weight_decay", "betas", "eps", "warmup_steps", "schedule", "min_lr_ratio", "grad_clip",
               "freeze_batchnorm", "freeze", "stages", "lora", "seed", "log_every", "checkpoint_every",
@@ -74,27 +91,20 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
   take(j, "caption_augment_prob", c.caption_augment_prob, origin);
   take(j, "random_caption", c.random_caption, origin);
   take(j, "positives", c.positives, origin);
-  if (j.contains("label_prompts")) {
-    if (!j["label_prompts"].is_array()) throw Error(origin + ": \"label_prompts\" must be an array");
-    int k = 0;
-    for (const auto& e : j["label_prompts"]) {
-      const std::string where = origin + ": label_prompts[" + std::to_string(k++) + "]";
-      if (!e.is_object()) throw Error(where + " must be an object {\"label\", \"template\", \"weight\"}");
-      check_keys(e, {"label", "template", "weight"}, where);
-      LabelPrompt lp;
-      take(e, "label", lp.label, where);
-      take(e, "template", lp.text_template, where);
-      take(e, "weight", lp.weight, where);
-      const size_t at = lp.text_template.find("{}");
-      if (lp.label.empty()) throw Error(where + ": \"label\" is missing");
-      if (at == std::string::npos || lp.text_template.find("{}", at + 2) != std::string::npos)
-        throw Error(where + ": \"template\" must contain \"{}\" exactly once");
-      if (!(lp.weight > 0) || !std::isfinite(lp.weight)) throw Error(where + ": \"weight\" must be > 0");
-      c.label_prompts.push_back(lp);
-    }
-  }
   if (c.positives != "diagonal" && c.positives != "same_caption")
     throw Error(origin + ": \"positives\" must be \"diagonal\" or \"same_caption\", not \"" + c.positives + "\"");
+  for_each_object(j, "label_prompts", origin, {"label", "template", "weight"}, [&](const json& e, const std::string& where) {
+    LabelPrompt lp;
+    take(e, "label", lp.label, where);
+    take(e, "template", lp.text_template, where);
+    take(e, "weight", lp.weight, where);
+    const size_t at = lp.text_template.find("{}");
+    if (lp.label.empty()) throw Error(where + ": \"label\" is missing");
+    if (at == std::string::npos || lp.text_template.find("{}", at + 2) != std::string::npos)
+      throw Error(where + ": \"template\" must contain \"{}\" exactly once");
+    if (!(lp.weight > 0) || !std::isfinite(lp.weight)) throw Error(where + ": \"weight\" must be > 0");
+    c.label_prompts.push_back(lp);
+  });
   take(j, "max_val_items", c.max_val_items, origin);
   take(j, "truncation", c.truncation, origin);
   take(j, "epochs", c.epochs, origin);
@@ -124,42 +134,37 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
   take(j, "keep_checkpoints", c.keep_checkpoints, origin);
   take(j, "threads", c.threads, origin);
   take(j, "device", c.device, origin);
-  if (j.contains("stages")) {
-    if (!j["stages"].is_array()) throw Error(origin + ": \"stages\" must be an array");
-    int k = 0;
-    for (const auto& s : j["stages"]) {
-      const std::string where = origin + ": stages[" + std::to_string(k++) + "]";
-      if (!s.is_object()) throw Error(where + " must be an object");
-      check_keys(s, {"name", "steps", "epochs", "freeze", "lr_scale", "subset", "max_items", "label_captions", "keep_own_captions"}, where);
-      TrainStage st;
-      take(s, "name", st.name, where);
-      take(s, "steps", st.steps, where);
-      take(s, "epochs", st.epochs, where);
-      take(s, "freeze", st.freeze, where);
-      take(s, "lr_scale", st.lr_scale, where);
-      take(s, "max_items", st.max_items, where);
-      take(s, "label_captions", st.label_captions, where);
-      take(s, "keep_own_captions", st.keep_own_captions, where);
-      if (st.keep_own_captions && st.label_captions.empty())
-        throw Error(where + ": \"keep_own_captions\" needs \"label_captions\"");
-      for (const auto& t : st.label_captions) check_label_caption_template(t, where);
-      if (s.contains("subset")) {
-        if (!s["subset"].is_object()) throw Error(where + ": \"subset\" must map label names to value lists");
-        for (auto it = s["subset"].begin(); it != s["subset"].end(); ++it) {
-          std::vector<std::string> values;
-          if (it->is_string()) values.push_back(it->get<std::string>());
-          else if (it->is_array()) for (const auto& v : *it) values.push_back(v.is_string() ? v.get<std::string>() : v.dump());
-          else throw Error(where + ": subset \"" + it.key() + "\" must be a value or a list of values");
-          st.subset_labels[it.key()] = values;
-        }
+  const std::set<std::string> stage_keys = {"name",     "steps",     "epochs",         "freeze",           "lr_scale",
+                                            "subset",   "max_items", "label_captions", "keep_own_captions"};
+  for_each_object(j, "stages", origin, stage_keys, [&](const json& s, const std::string& where) {
+    TrainStage st;
+    take(s, "name", st.name, where);
+    take(s, "steps", st.steps, where);
+    take(s, "epochs", st.epochs, where);
+    take(s, "freeze", st.freeze, where);
+    take(s, "lr_scale", st.lr_scale, where);
+    take(s, "max_items", st.max_items, where);
+    take(s, "label_captions", st.label_captions, where);
+    take(s, "keep_own_captions", st.keep_own_captions, where);
+    if (st.keep_own_captions && st.label_captions.empty())
+      throw Error(where + ": \"keep_own_captions\" needs \"label_captions\"");
+    for (const auto& t : st.label_captions) check_label_caption_template(t, where);
+    if (s.contains("subset")) {
+      if (!s["subset"].is_object()) throw Error(where + ": \"subset\" must map label names to value lists");
+      for (auto it = s["subset"].begin(); it != s["subset"].end(); ++it) {
+        std::vector<std::string> values;
+        if (it->is_string()) values.push_back(it->get<std::string>());
+        else if (it->is_array()) for (const auto& v : *it) values.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+        else throw Error(where + ": subset \"" + it.key() + "\" must be a value or a list of values");
+        st.subset_labels[it.key()] = values;
       }
-      if (st.steps < 0 || st.epochs < 0 || (st.steps == 0 && st.epochs == 0))
-        throw Error(where + ": give a positive \"steps\" or \"epochs\"");
-      if (!(st.lr_scale >= 0)) throw Error(where + ": \"lr_scale\" must be >= 0");
-      check_groups(st.freeze, where);
-      c.stages.push_back(st);
     }
-  }
+    if (st.steps < 0 || st.epochs < 0 || (st.steps == 0 && st.epochs == 0))
+      throw Error(where + ": give a positive \"steps\" or \"epochs\"");
+    if (!(st.lr_scale >= 0)) throw Error(where + ": \"lr_scale\" must be >= 0");
+    check_groups(st.freeze, where);
+    c.stages.push_back(st);
+  });
   if (j.contains("lora") && !j["lora"].is_null()) {
     const auto& l = j["lora"];
     const std::string where = origin + ": lora";

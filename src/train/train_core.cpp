@@ -4,6 +4,8 @@
 #include <set>
 
 #include "synclap/error.h"
+#include "synclap/eval.h"
+#include "synclap/util.h"
 #include "train/distributed.h"
 #include "train/train_internal.h"
 
@@ -114,9 +116,7 @@ LabelPromptSet make_label_prompt_set(const std::string& label, const std::string
     throw Error("label_prompts: label \"" + label + "\" has " + std::to_string(values.size()) +
                 " value(s) in the training items; a class prompt loss needs at least 2");
   s.classes.assign(values.begin(), values.end());
-  const size_t at = text_template.find("{}");
-  if (at == std::string::npos) throw Error("label_prompts: template \"" + text_template + "\" lacks \"{}\"");
-  for (const auto& c : s.classes) s.prompts.push_back(text_template.substr(0, at) + c + text_template.substr(at + 2));
+  for (const auto& c : s.classes) s.prompts.push_back(fill_template(text_template, c));  // as zero-shot fills them
   return s;
 }
 
@@ -124,8 +124,7 @@ torch::Tensor caption_match_keys(const std::vector<std::string>& captions) {
   auto keys = torch::empty({int64_t(captions.size()), 2}, torch::kDouble);
   auto acc = keys.accessor<double, 2>();
   for (size_t i = 0; i < captions.size(); ++i) {
-    uint64_t h = 1469598103934665603ULL;  // FNV-1a
-    for (unsigned char ch : captions[i]) h = (h ^ ch) * 1099511628211ULL;
+    const uint64_t h = fnv1a64(captions[i]);
     acc[int64_t(i)][0] = double(h >> 32);
     acc[int64_t(i)][1] = double(h & 0xffffffffULL);
   }

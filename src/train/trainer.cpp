@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "data/train_data.h"
 #include "io/torch/checkpoint.h"
@@ -158,6 +159,9 @@ class Trainer {
   void setup_tokenizer(const std::vector<TrainItem>& train_items);
   void setup_groups();
   void plan_stages(const std::vector<TrainItem>& train_items);
+  void setup_label_prompts();
+  // Token ids and attention masks [N, L] (padded to the longest), on the training device.
+  std::pair<torch::Tensor, torch::Tensor> encode_texts(const std::vector<std::string>& texts) const;
   std::unique_ptr<Loader> make_loader(const std::vector<TrainItem>& items, bool training) const;
   void apply_freeze(const TrainStage& st);
   void set_train_modes();
@@ -193,8 +197,14 @@ class Trainer {
   std::vector<TrainStage> stages_;
   std::vector<std::vector<TrainItem>> stage_items_;  // each stage's training items (its subset)
   std::vector<int64_t> stage_steps_;
-  std::vector<LabelPromptSet> prompt_sets_;          // cfg_.label_prompts with their classes
-  std::vector<std::pair<torch::Tensor, torch::Tensor>> prompt_tokens_;  // ids, mask per set
+  // A label-prompt loss term (cfg_.label_prompts): its classes and prompts, the prompts' tokens (on the device),
+  // and each stage item's class index (-100, which the loss ignores, for an item without the label).
+  struct PromptTerm {
+    LabelPromptSet set;
+    torch::Tensor ids, mask;
+    std::vector<torch::Tensor> stage_targets;  // per stage: [items] long
+  };
+  std::vector<PromptTerm> prompt_terms_;
   std::unique_ptr<Loader> val_loader_;               // made at the first validation, reused
   int64_t total_steps_ = 0;
   TrainerState state_;
@@ -393,6 +403,38 @@ std::unique_ptr<Loader> Trainer::make_loader(const std::vector<TrainItem>& items
   return std::make_unique<Loader>(items, lo);
 }
 
+std::pair<torch::Tensor, torch::Tensor> Trainer::encode_texts(const std::vector<std::string>& texts) const {
+  auto enc = tokenizer_->encode_batch(texts, max_tokens_, TokenPadding::kLongest);
+  auto ids = torch::from_blob(enc.input_ids.data(), {enc.batch, enc.length}, torch::kLong).clone();
+  auto mask = torch::from_blob(enc.attention_mask.data(), {enc.batch, enc.length}, torch::kLong).clone();
+  return {to_device(ids), to_device(mask)};
+}
+
+// The label-prompt terms: classes from the training items, prompts tokenised once, and every stage item's class
+// looked up once, so that a step only gathers its batch's rows.
+void Trainer::setup_label_prompts() {
+  if (cfg_.label_prompts.empty()) return;
+  std::vector<json> labels;
+  for (const auto& it : train_items_) labels.push_back(it.labels);
+  for (const auto& lp : cfg_.label_prompts) {
+    PromptTerm term;
+    term.set = make_label_prompt_set(lp.label, lp.text_template, lp.weight, labels);
+    std::tie(term.ids, term.mask) = encode_texts(term.set.prompts);
+    for (const auto& items : stage_items_) {
+      std::vector<int64_t> y;
+      for (const auto& it : items) {
+        const int64_t c = term.set.class_of(it.labels);
+        y.push_back(c >= 0 ? c : -100);
+      }
+      term.stage_targets.push_back(torch::tensor(y, torch::kLong));
+    }
+    if (main_rank_ && opt_.progress)
+      std::fprintf(stderr, "synclap train: label prompts for \"%s\": %zu classes (\"%s\", ...), weight %g\n",
+                   lp.label.c_str(), term.set.classes.size(), term.set.prompts[0].c_str(), lp.weight);
+    prompt_terms_.push_back(std::move(term));
+  }
+}
+
 void Trainer::plan_stages(const std::vector<TrainItem>& train_items) {
   stages_ = cfg_.stages;
   if (stages_.empty()) {
@@ -474,10 +516,8 @@ std::map<std::string, double> Trainer::validate() {
   std::vector<torch::Tensor> text;
   for (size_t s = 0; s < texts.size(); s += 64) {
     std::vector<std::string> chunk(texts.begin() + s, texts.begin() + std::min(texts.size(), s + 64));
-    auto enc = tokenizer_->encode_batch(chunk, max_tokens_, TokenPadding::kLongest);
-    auto ids = torch::from_blob(enc.input_ids.data(), {enc.batch, enc.length}, torch::kLong).clone();
-    auto mask = torch::from_blob(enc.attention_mask.data(), {enc.batch, enc.length}, torch::kLong).clone();
-    text.push_back(model_->text_embeddings(to_device(ids), to_device(mask)).to(torch::kCPU));
+    auto [ids, mask] = encode_texts(chunk);
+    text.push_back(model_->text_embeddings(ids, mask).to(torch::kCPU));
   }
   set_train_modes();
   if (audio.empty() || text.empty()) return out;
@@ -621,21 +661,7 @@ TrainSummary Trainer::run() {
   setup_tokenizer(train_items_);
   setup_groups();
   plan_stages(train_items_);
-  if (!cfg_.label_prompts.empty()) {
-    std::vector<json> labels;
-    for (const auto& it : train_items_) labels.push_back(it.labels);
-    for (const auto& lp : cfg_.label_prompts) {
-      prompt_sets_.push_back(make_label_prompt_set(lp.label, lp.text_template, lp.weight, labels));
-      auto enc = tokenizer_->encode_batch(prompt_sets_.back().prompts, max_tokens_, TokenPadding::kLongest);
-      prompt_tokens_.emplace_back(
-          to_device(torch::from_blob(enc.input_ids.data(), {enc.batch, enc.length}, torch::kLong).clone()),
-          to_device(torch::from_blob(enc.attention_mask.data(), {enc.batch, enc.length}, torch::kLong).clone()));
-      if (main_rank_ && opt_.progress)
-        std::fprintf(stderr, "synclap train: label prompts for \"%s\": %zu classes (\"%s\", ...), weight %g\n",
-                     lp.label.c_str(), prompt_sets_.back().classes.size(), prompt_sets_.back().prompts[0].c_str(),
-                     lp.weight);
-    }
-  }
+  setup_label_prompts();
   if (dist_) {
     torch::NoGradGuard ng;
     std::vector<torch::Tensor> all;
@@ -696,39 +722,31 @@ TrainSummary Trainer::run() {
       set_learning_rates(lr_factor(state_.step, total_steps_, cfg_.warmup_steps, cfg_.schedule, cfg_.min_lr_ratio) *
                          st.lr_scale);
       if (lora_) lora_->apply();
-      auto enc = tokenizer_->encode_batch(batch.captions, max_tokens_, TokenPadding::kLongest);
-      auto ids = torch::from_blob(enc.input_ids.data(), {enc.batch, enc.length}, torch::kLong).clone();
-      auto mask = torch::from_blob(enc.attention_mask.data(), {enc.batch, enc.length}, torch::kLong).clone();
+      auto [ids, mask] = encode_texts(batch.captions);
       for (auto& p : all_params_) p.mutable_grad() = torch::Tensor();
       auto a = model_->audio_embeddings(to_device(batch.features), to_device(batch.is_longer));
-      auto t = model_->text_embeddings(to_device(ids), to_device(mask));
+      auto t = model_->text_embeddings(ids, mask);
       torch::Tensor keys;
       if (cfg_.positives == "same_caption") keys = to_device(caption_match_keys(batch.captions));
       auto loss = contrastive_loss(a, t, model_->logit_scale_a, model_->logit_scale_t, dist_.get(), keys);
       // Label prompts: each clip classified among its label's class prompts; this process's share of the mean
       // over the global batch (sum over local items / (world * local batch)).
       torch::Tensor label_loss = torch::zeros({}, a.options());
-      {
-        const auto& items = stage_items_[size_t(state_.stage)];
-        for (size_t k = 0; k < prompt_sets_.size(); ++k) {
-          std::vector<int64_t> y;
-          int64_t labelled = 0;
-          for (int64_t idx : batch.items) {
-            y.push_back(prompt_sets_[k].class_of(items[size_t(idx)].labels));
-            if (y.back() >= 0) ++labelled;
-            else y.back() = -100;
-          }
-          if (labelled == 0) continue;
-          auto p = model_->text_embeddings(prompt_tokens_[k].first, prompt_tokens_[k].second);  // [C, D]
+      if (!prompt_terms_.empty()) {
+        const auto rows = torch::tensor(batch.items, torch::kLong);
+        for (const auto& term : prompt_terms_) {
+          const auto y = term.stage_targets[size_t(state_.stage)].index_select(0, rows);
+          if (!(y >= 0).any().item<bool>()) continue;  // no clip of the batch has the label
+          auto p = model_->text_embeddings(term.ids, term.mask);  // [C, D]
           auto logits = model_->logit_scale_a.exp() * torch::matmul(a, p.t());
-          auto yt = to_device(torch::tensor(y, torch::kLong));
           namespace F = torch::nn::functional;
-          auto ce = F::cross_entropy(logits, yt, F::CrossEntropyFuncOptions().reduction(torch::kSum).ignore_index(-100));
-          label_loss = label_loss + prompt_sets_[k].weight * ce / double(opt_.world_size * a.size(0));
+          auto ce = F::cross_entropy(logits, to_device(y),
+                                     F::CrossEntropyFuncOptions().reduction(torch::kSum).ignore_index(-100));
+          label_loss = label_loss + term.set.weight * ce / double(opt_.world_size * a.size(0));
         }
       }
       (loss.loss + label_loss).backward();
-      // [loss share, accuracy share, stop request] summed over processes.
+      // [loss share, accuracy share, stop request, label-loss share] summed over processes.
       const bool stop_here = g_stop_signal.load() != 0 ||
                              (opt_.stop_after_steps >= 0 && steps_this_run + 1 >= opt_.stop_after_steps);
       auto stats = torch::tensor({loss.loss.item<double>(), loss.accuracy.item<double>(), stop_here ? 1.0 : 0.0,
@@ -787,7 +805,7 @@ TrainSummary Trainer::run() {
         const double temp_t = std::exp(-model_->logit_scale_t.item<double>());
         log_json({{"type", "train"}, {"step", state_.step}, {"epoch", state_.epochs_done}, {"stage", st.name},
                   {"loss", finite ? json(global_loss) : json(nullptr)}, {"loss_ema", loss_ema}, {"batch_accuracy", accuracy},
-                  {"label_loss", prompt_sets_.empty() ? json(nullptr) : json(global_label_loss)},
+                  {"label_loss", prompt_terms_.empty() ? json(nullptr) : json(global_label_loss)},
                   {"grad_norm", std::isfinite(grad_norm) ? json(grad_norm) : json(nullptr)}, {"lr", lr},
                   {"temperature_a", temp_a}, {"temperature_t", temp_t}, {"samples_per_s", sps},
                   {"skipped_steps", state_.skipped}, {"elapsed_s", now - t0}});

@@ -110,6 +110,15 @@ json tiny_model() {
     "projection_dim": 16, "logit_scale_init_value": 14.285714285714285})");
 }
 
+// Options for a run on `data` into a fresh test directory `out_name`, with no progress output.
+TrainOptions quiet_options(const std::string& data, const std::string& out_name) {
+  TrainOptions o;
+  o.data = data;
+  o.out = temp_dir(out_name);
+  o.progress = false;
+  return o;
+}
+
 TrainConfig tiny_config(int64_t steps) {
   json j{{"model", tiny_model()}, {"batch_size", 8},  {"max_steps", steps}, {"lr", 3e-3},
          {"warmup_steps", 2},     {"workers", 2},     {"cache_dir", "none"}, {"log_every", 1},
@@ -361,10 +370,7 @@ TEST(TrainRun, FrozenTowerStaysFixed) {
   cfg.max_val_items = 0;
   cfg.freeze = {"audio"};
   cfg.freeze_batchnorm = true;
-  TrainOptions o;
-  o.data = data;
-  o.out = temp_dir("train_freeze_out");
-  o.progress = false;
+  TrainOptions o = quiet_options(data, "train_freeze_out");
   // Reference: the untrained model from the same seed (the config with 0 learning steps is not allowed, so
   // compare against a run whose every group is frozen except the heads... simpler: init weights directly).
   ClapModel init(ClapConfig::from_json(tiny_model()));
@@ -386,10 +392,7 @@ TEST(TrainRun, StagesSwitchFreezing) {
   cfg.stages = TrainConfig::from_json(R"({"model": "x", "stages": [
       {"name": "heads", "steps": 3, "freeze": ["audio", "text"]},
       {"name": "all", "steps": 2, "lr_scale": 0.5}]})").stages;
-  TrainOptions o;
-  o.data = data;
-  o.out = temp_dir("train_stage_out");
-  o.progress = false;
+  TrainOptions o = quiet_options(data, "train_stage_out");
   TrainSummary s = run_training(cfg, o);
   EXPECT_EQ(s.steps, 5);
   auto lines = read_jsonl(o.out + "/metrics.jsonl");
@@ -418,10 +421,7 @@ TEST(TrainRun, LabelCaptionStageThenOwnCaptionsValidatesEachEpoch) {
   cfg.stages = TrainConfig::from_json(R"({"model": "x", "stages": [
       {"name": "labels", "epochs": 1, "label_captions": ["{pitch} {rhythm} sound", "a {pitch} one"]},
       {"name": "own", "epochs": 1}]})").stages;
-  TrainOptions o;
-  o.data = data;
-  o.out = temp_dir("train_labelcap_out");
-  o.progress = false;
+  TrainOptions o = quiet_options(data, "train_labelcap_out");
   TrainSummary s = run_training(cfg, o);
   EXPECT_EQ(s.steps, 4);  // 16 training clips, batch 8: 2 steps per epoch
   EXPECT_EQ(s.epochs_done, 2);
@@ -451,10 +451,7 @@ TEST(TrainRun, LabelPromptsAndSameCaptionPositives) {
   cfg.positives = parsed.positives;
   cfg.label_prompts = parsed.label_prompts;
   cfg.stages = parsed.stages;
-  TrainOptions o;
-  o.data = data;
-  o.out = temp_dir("train_labelprompt_out");
-  o.progress = false;
+  TrainOptions o = quiet_options(data, "train_labelprompt_out");
   TrainSummary s = run_training(cfg, o);
   EXPECT_EQ(s.steps, 20);
   std::vector<double> label_loss;
@@ -489,10 +486,7 @@ TEST(TrainRun, LoraTrainsAdaptersOnly) {
   cfg.lora_rank = 2;
   cfg.lora_targets = {"text"};
   cfg.lr = 1e-2;
-  TrainOptions o;
-  o.data = data;
-  o.out = temp_dir("train_lora_out");
-  o.progress = false;
+  TrainOptions o = quiet_options(data, "train_lora_out");
   run_training(cfg, o);
   const std::string step = o.out + "/checkpoints/step-00000004";
   EXPECT_TRUE(file_exists(step + "/lora.safetensors"));
@@ -526,10 +520,7 @@ TEST(TrainRun, NonFiniteStepsAreSkipped) {
   cfg.max_val_items = 0;
   cfg.freeze_batchnorm = true;  // a skipped step must leave the running statistics alone too
   cfg.init = init_dir;
-  TrainOptions o;
-  o.data = data;
-  o.out = temp_dir("train_nan_out");
-  o.progress = false;
+  TrainOptions o = quiet_options(data, "train_nan_out");
   TrainSummary s = run_training(cfg, o);
   EXPECT_EQ(s.steps, 3);
   EXPECT_EQ(s.skipped_steps, 3);

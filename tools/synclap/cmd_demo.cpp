@@ -1,7 +1,7 @@
 // synclap demo: the main job on its built-in defaults, start to finish with no input:
 //   1. synthesise a small text-music dataset (built-in composer + FluidSynth),
-//   2. train a CPU CLAP model on it from scratch (cnn-cpu: CNN audio tower + small text transformer), with a
-//      caption curriculum (label captions first, then the varied ones),
+//   2. train a CPU CLAP model on it from scratch (cnn-cpu: CNN audio tower + small text transformer) with the
+//      quality-bar recipe (caption curriculum, label prompts), resized,
 //   3. evaluate it on the held-out test split (retrieval, zero-shot genre and lead instrument),
 //   4. index the test clips and answer a few text queries,
 //   5. print a results table and write OUT/report.html (with the training curves and confusion matrices).
@@ -154,44 +154,37 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
   banner(ctx, 2, "train a CPU CLAP model from scratch (cnn-cpu)");
   t = now_seconds();
   if (!fs::exists(run + "/final/model.safetensors")) {
-    json cfg{{"comment", "written by synclap demo"},
-             {"model", source_config("configs/cnn-cpu.json")},
-             {"batch_size", a.batch},
-             {"lr", 1e-3},
-             {"weight_decay", 0.1},
-             {"warmup_steps", 20},
-             {"min_lr_ratio", 0.05},
-             {"caption_augment_prob", 0.2},
-             {"max_val_items", 200},
-             {"log_every", 5},
-             {"checkpoint_every", 100},
-             {"seed", a.seed}};
-    // The quality-bar recipe (configs/train/cnn-cpu-synth-curriculum.json): its caption curriculum, stage by
-    // stage with the epochs scaled to --epochs (at least one each), its positives and its label prompts.
-    const TrainConfig recipe = TrainConfig::from_file(source_config("configs/train/cnn-cpu-synth-curriculum.json"));
-    const json rj = json::parse(recipe.to_json());
-    cfg["positives"] = rj["positives"];
-    cfg["label_prompts"] = rj["label_prompts"];
+    // The quality-bar recipe (configs/train/cnn-cpu-synth-curriculum.json: optimiser, loss terms, caption
+    // curriculum), resized for the demo: its batch, warm-up, validation and logging, and its stages' epochs scaled
+    // to --epochs (at least one each).
+    json cfg = json::parse(
+        TrainConfig::from_file(source_config("configs/train/cnn-cpu-synth-curriculum.json")).to_json());
+    cfg["comment"] = "written by synclap demo from configs/train/cnn-cpu-synth-curriculum.json";
+    cfg["model"] = source_config("configs/cnn-cpu.json");
+    cfg["batch_size"] = a.batch;
+    cfg["warmup_steps"] = 20;
+    cfg["max_val_items"] = 200;
+    cfg["log_every"] = 5;
+    cfg["checkpoint_every"] = 100;
+    cfg["seed"] = a.seed;
+    cfg["epochs"] = a.epochs;
+    const json recipe_stages = cfg.value("stages", json::array());
+    cfg.erase("stages");
     double recipe_epochs = 0;
-    for (const auto& st : recipe.stages) recipe_epochs += st.epochs;
-    const int64_t n_stages = int64_t(recipe.stages.size());
+    for (const auto& st : recipe_stages) recipe_epochs += st.value("epochs", 0.0);
+    const int64_t n_stages = int64_t(recipe_stages.size());
     if (n_stages > 0 && recipe_epochs > 0 && a.epochs >= n_stages) {
-      json stages = json::array();
       int64_t used = 0;
       for (int64_t i = 0; i < n_stages; ++i) {
-        const auto& st = recipe.stages[size_t(i)];
+        json st = recipe_stages[size_t(i)];
         int64_t e = i + 1 == n_stages ? a.epochs - used
-                                      : std::max<int64_t>(1, std::llround(double(a.epochs) * st.epochs / recipe_epochs));
+                                      : std::max<int64_t>(1, std::llround(a.epochs * st.value("epochs", 0.0) / recipe_epochs));
         e = std::min<int64_t>(e, a.epochs - used - (n_stages - 1 - i));  // leave one for each later stage
-        json sj = rj["stages"][size_t(i)];
-        sj.erase("steps");
-        sj["epochs"] = e;
-        stages.push_back(sj);
+        st.erase("steps");
+        st["epochs"] = e;
+        cfg["stages"].push_back(st);
         used += e;
       }
-      cfg["stages"] = stages;
-    } else {
-      cfg["epochs"] = a.epochs;
     }
     const std::string cfg_path = out + "/train-config.json";
     write_file_atomic(cfg_path, cfg.dump(2) + "\n");
