@@ -71,6 +71,7 @@ def main():
     assert len(xtr) == len(train) and len(xte) == len(test), "feature files do not match the manifest"
     ytr, yte = targets(train), targets(test)
     ensemble = [r["labels"]["ensemble"] for r in test]
+    meter = [r["labels"]["time_signature"] for r in test]
     has_lead = yte[1] != leads.index("-")
 
     model = Probe(len(genres), len(leads))
@@ -93,13 +94,24 @@ def main():
         pg = torch.cat([o[0] for o in outs]).argmax(1)
         pl = torch.cat([o[1] for o in outs]).argmax(1)
         per = collections.defaultdict(list)
+        per_meter = collections.defaultdict(list)
         for k, e in enumerate(ensemble):
             per[e].append(int(pg[k] == yte[0][k]))
+            per_meter[meter[k]].append(int(pg[k] == yte[0][k]))
         genre_acc = float((pg == yte[0]).float().mean())
         lead_acc = float((pl == yte[1])[has_lead].float().mean())
         by_ens = ", ".join(f"{e} {sum(v) / len(v):.2f}" for e, v in sorted(per.items()))
+        by_meter = ", ".join(f"{e} {sum(v) / len(v):.2f}" for e, v in sorted(per_meter.items()))
         print(f"epoch {epoch}  {time.time() - t0:.0f} s  genre {genre_acc:.3f}  lead {lead_acc:.3f}  "
-              f"(genre by ensemble: {by_ens})", flush=True)
+              f"(genre by ensemble: {by_ens}; by time signature: {by_meter})", flush=True)
+    per_genre = collections.defaultdict(list)
+    for k in range(len(test)):
+        per_genre[genres[int(yte[0][k])]].append(genres[int(pg[k])])
+    print("genre accuracy at the end (most frequent wrong answer):")
+    for g, answers in sorted(per_genre.items()):
+        wrong = collections.Counter(a for a in answers if a != g).most_common(1)
+        print(f"  {g:14s} {answers.count(g) / len(answers):.2f} of {len(answers):3d}"
+              + (f"  (else {wrong[0][0]})" if wrong else ""))
 
 
 if __name__ == "__main__":

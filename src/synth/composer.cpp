@@ -346,7 +346,7 @@ void melody_part(Ctx& c, const Track& tr, const Instrument& in, const std::vecto
   }
 }
 
-// 16-step patterns for 4/4 ("x" hit, "o" soft hit).
+// 16-step patterns in 4/4 ("x" hit, "o" soft hit); other meters play them through drum_step_map().
 struct Pattern {
   std::vector<std::pair<int, std::string>> lanes;  // (drum key, 16 chars)
   bool crash = true, fill = true;
@@ -374,6 +374,32 @@ const std::map<std::string, Pattern>& patterns() {
   return p;
 }
 
+// Where each 16th step of a bar in this meter takes its hits from in the genre's 4/4 pattern, so that every
+// meter keeps the genre's groove (its kick and backbeat placement, its hats, ride, cowbell or congas). The bar
+// is cut into beats (quarters in x/4, the meter's groups in x/8), and each beat plays one beat of the pattern:
+// two-beat bars play its first half and its second half in turn (two bars of 2/4 make one of 4/4), three-beat
+// bars its beats 1, 3 and 4 (the downbeat, the middle where a one-drop lands, the closing backbeat), longer bars
+// its downbeat first, its last beat last and its beats 2 and 3 in turn between. A beat longer than a quarter (a
+// group of three eighths) goes on with the off-beat eighth of its source beat. In 4/4 this is the pattern itself.
+std::vector<int> drum_step_map(const Meter& m, int bar) {
+  std::vector<int> beats;  // each beat's length in 16th steps
+  if (m.den == 8) {
+    for (int g : m.groups) beats.push_back(2 * g);
+  } else {
+    for (int i = 0; i < m.num; ++i) beats.push_back(std::max(1, 16 / std::max(1, m.den)));
+  }
+  const size_t n = beats.size();
+  std::vector<int> map;
+  for (size_t k = 0; k < n; ++k) {
+    int src = 0;
+    if (n == 2) src = int(k) + (bar % 2 == 1 ? 2 : 0);
+    else if (n == 3) src = k == 0 ? 0 : int(k) + 1;
+    else if (k > 0) src = k + 1 == n ? 3 : (k % 2 == 1 ? 1 : 2);
+    for (int i = 0; i < beats[k]; ++i) map.push_back(4 * src + (i < 4 ? i : 2 + (i - 4) % 2));
+  }
+  return map;
+}
+
 void drums_part(Ctx& c, const Track& tr) {
   const std::string style = c.genre.drums;
   const auto& pats = patterns();
@@ -381,7 +407,10 @@ void drums_part(Ctx& c, const Track& tr) {
   const Pattern& pat = it != pats.end() ? it->second : pats.at("rock");
   const double bar_q = c.meter.bar_q();
   const double step = c.meter.step_q();
+  const std::vector<int> maps[2] = {drum_step_map(c.meter, 0), drum_step_map(c.meter, 1)};
   for (int b = 0; b < c.bars; ++b) {
+    const std::vector<int>& map = maps[b % 2];
+    const int n = int(map.size());
     const double b0 = b * bar_q;
     const bool fill_bar = pat.fill && b % 4 == 3;
     auto hit = [&](double pos_q, int key, int acc) {
@@ -389,32 +418,13 @@ void drums_part(Ctx& c, const Track& tr) {
       c.note(tr.channel, t, 0.1, key, c.velocity(t, acc));
     };
     if (pat.crash && b % 4 == 0) hit(0, Crash, 4);
-    if (c.meter.common()) {
-      for (const auto& [key, lane] : pat.lanes)
-        for (int st = 0; st < 16; ++st) {
-          if (fill_bar && st >= 12) continue;
-          if (lane[size_t(st)] == 'x') hit(st * step, key, st % 4 == 0 ? 6 : 0);
-          else if (lane[size_t(st)] == 'o') hit(st * step, key, -28);
-        }
-    } else {
-      // Other meters: kick on the first group, backbeat on the others, time-keeping on every eighth.
-      int hat = ClosedHat, back = Snare;
-      for (const auto& [key, lane] : pat.lanes) {
-        if (key == Ride || key == Cowbell) hat = key;
-        if (key == Rim || key == Clap) back = key;
+    for (const auto& [key, lane] : pat.lanes)
+      for (int st = 0; st < n; ++st) {
+        if (fill_bar && st >= n - 4) continue;
+        const char x = lane[size_t(map[size_t(st)])];
+        if (x == 'x') hit(st * step, key, map[size_t(st)] % 4 == 0 ? 6 : 0);
+        else if (x == 'o') hit(st * step, key, -28);
       }
-      const bool dense = style == "funk" || style == "techno" || style == "metal" || style == "bossa";
-      double pos = 0;
-      for (size_t g = 0; g < c.meter.groups.size(); ++g) {
-        if (g == 0 || (style == "four_on_floor" || style == "techno" || style == "disco" || style == "metal"))
-          hit(pos, Kick, 6);
-        else if (g % 2 == 1 || g + 1 == c.meter.groups.size()) hit(pos, style == "reggae" ? Kick : back, 2);
-        pos += c.meter.groups[g] * c.meter.unit_q;
-      }
-      const double every = dense ? 0.25 : 0.5;
-      for (double p = 0; p < bar_q - 1e-9; p += every)
-        if (!(fill_bar && p >= bar_q - 1.0)) hit(p, hat, std::fmod(p, 1.0) < 1e-9 ? -6 : -18);
-    }
     if (fill_bar) {
       static const int toms[] = {HighTom, MidTom, LowTom, Snare};
       for (int i = 0; i < 4; ++i) hit(bar_q - 1.0 + i * 0.25, toms[(i + b) % 4], 0);

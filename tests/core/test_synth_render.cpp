@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <set>
 #include <string>
 
@@ -175,6 +176,37 @@ TEST(Composer, DrumsFollowTheTimeSignature) {
     ASSERT_GE(crash.size(), 2u) << meter;
     EXPECT_NEAR(crash[1] - crash[0], 4 * quarters * 0.5, 0.06) << meter;
   }
+}
+
+TEST(Composer, DrumGroovesKeepTheirGenreInEveryMeter) {
+  // Every genre's groove plays the same drums in every meter (not one generic beat outside 4/4), so its
+  // ride, cowbell, congas or claps are heard whatever the time signature. Crash and fill toms aside (20 s:
+  // every meter has its fills).
+  auto kit_of = [](const std::string& genre, const std::string& meter) {
+    std::map<int, int> hits;
+    for (const auto& n : compose(spec(genre, {{"drum kit", "drums"}}, 110, meter, 7, 20.0), vocab()).notes)
+      if (n.key != 49 && n.key != 41 && n.key != 45 && n.key != 48) ++hits[n.key];
+    return hits;
+  };
+  std::set<std::string> grooves;
+  for (const auto& g : vocab().genres) {
+    if (g.drums == "none") continue;
+    const auto common = kit_of(g.name, "4/4");
+    std::string groove;
+    for (const auto& [key, count] : common) groove += std::to_string(key) + " ";
+    grooves.insert(groove);
+    for (const char* meter : {"3/4", "6/8", "5/4", "7/8", "2/4"}) {
+      const auto other = kit_of(g.name, meter);
+      ASSERT_EQ(other.size(), common.size()) << g.name << " in " << meter;
+      for (const auto& [key, count] : common) EXPECT_GT(other.count(key) ? other.at(key) : 0, 0) << g.name << " " << meter << " key " << key;
+    }
+  }
+  EXPECT_GE(grooves.size(), 8u);  // the genres' kits differ
+  // Latin in 7/8 (2+2+3): the cowbell keeps its eighth-note pulse, 7 per bar; the 3-eighth group is filled too.
+  const auto latin = compose(spec("latin", {{"drum kit", "drums"}}, 120, "7/8", 3, 7.0), vocab());
+  int cowbells = 0;
+  for (const auto& n : latin.notes) cowbells += n.key == 56 && n.start < 1.75 - 0.02;  // one bar = 3.5 q = 1.75 s
+  EXPECT_EQ(cowbells, 7);
 }
 
 TEST(SynthRender, LengthLevelAndDeterminismAcrossReuse) {
