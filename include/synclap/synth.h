@@ -40,6 +40,9 @@ struct Genre : VocabEntry {
   bool sevenths = false;          // chords with sevenths
   int drum_kit = 0;               // GM drum kit program (bank 128)
   std::vector<std::string> modes; // preferred modes (empty = any)
+  // Instruments typical of the genre (vocabulary names), drawn when a clip's instrumentation follows its genre
+  // (SamplerOptions::genre_instruments).
+  std::vector<std::string> typical_instruments;
 };
 
 struct Instrument : VocabEntry {
@@ -134,6 +137,9 @@ struct ClipSpec {
   std::vector<InstrumentPart> parts;
   std::string split;   // train | val | test | heldout
   double seconds = 10.0;
+  // "genre" when the instruments were drawn from the genre's typical ones, "balanced" when not; empty (and not
+  // in the labels) when the sampler's genre_instruments is 0.
+  std::string instrumentation;
 
   // {"genre": "jazz", "instruments": [...], "roles": {...}, "bpm": 92, ...}: every label, canonical names.
   std::string labels_json(const Vocabulary& v) const;
@@ -154,6 +160,10 @@ struct SamplerOptions {
   std::vector<std::pair<std::string, std::string>> heldout;  // e.g. {"genre=jazz", "instrument=violin"}
   int heldout_count = 8;
   double heldout_fraction = 0.04;  // share of clips that deliberately use a held-out pair
+  // Share of clips whose instruments are drawn from their genre's typical ones (the vocabulary's
+  // "typical_instruments"), role by role where the genre has one for the role, as real genres sound. 0 (the
+  // default): instruments are balanced against the genre like every other pair.
+  double genre_instruments = 0.0;
 };
 
 // Draws clip specs in sequence. Values are chosen greedily to balance single-value and pair counts
@@ -308,6 +318,7 @@ struct SynthRunOptions {
   int threads = 0;                    // 0 = all cores
   int captions_per_clip = 5;
   double val_fraction = 0.05, test_fraction = 0.05;  // split shares (SamplerOptions)
+  double genre_instruments = 0.0;                     // SamplerOptions::genre_instruments
   std::string paraphrase_command;     // optional: "{caption}" -> paraphrases, one per stdout line
   bool progress = true;
   int64_t stop_after = -1;            // tests: stop (as if killed) after this many new clips

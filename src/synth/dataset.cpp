@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 
@@ -83,6 +84,7 @@ SynthRunResult run_synth(const SynthRunOptions& o) {
   so.seconds = o.seconds;
   so.val_fraction = o.val_fraction;
   so.test_fraction = o.test_fraction;
+  so.genre_instruments = o.genre_instruments;
   Sampler sampler(vocab, so);
   const auto specs = sampler.take(o.count);
 
@@ -97,6 +99,7 @@ SynthRunResult run_synth(const SynthRunOptions& o) {
   meta["paraphrase_command"] = o.paraphrase_command;
   meta["val_fraction"] = o.val_fraction;
   meta["test_fraction"] = o.test_fraction;
+  meta["genre_instruments"] = o.genre_instruments;
   meta["vocabulary"] = vocab.source;
   meta["vocabulary_sha256"] = sha256_hex(vocab.json);
   ordered_json held = ordered_json::array();
@@ -105,11 +108,13 @@ SynthRunResult run_synth(const SynthRunOptions& o) {
   const std::string meta_path = (dir / "dataset.json").string();
   if (fs::exists(meta_path)) {
     const auto old = nlohmann::json::parse(read_file(meta_path));
+    // Settings that older directories lack had these values then.
+    const std::map<std::string, nlohmann::json> before = {
+        {"val_fraction", 0.05}, {"test_fraction", 0.05}, {"genre_instruments", 0.0}};
     for (const char* k : {"seed", "seconds", "generator", "captions_per_clip", "vocabulary_sha256", "paraphrase_command",
-                          "val_fraction", "test_fraction"})
+                          "val_fraction", "test_fraction", "genre_instruments"})
       if (old.contains(k) ? old[k] != nlohmann::json(meta[k])
-                          : !(std::string(k) == "val_fraction" || std::string(k) == "test_fraction") ||
-                                nlohmann::json(meta[k]) != nlohmann::json(0.05))
+                          : !before.count(k) || before.at(k) != nlohmann::json(meta[k]))
         throw Error(o.out_dir + ": holds a dataset made with a different " + k +
                     " (use another --out, or the same settings to continue it)");
   } else {

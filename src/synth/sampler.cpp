@@ -82,6 +82,7 @@ std::string ClipSpec::labels_json(const Vocabulary& v) const {
   j["dynamics"] = v.dynamics[size_t(dynamics)].name;
   j["ensemble"] = v.ensembles[size_t(ensemble)].name;
   j["production"] = v.productions[size_t(production)].name;
+  if (!instrumentation.empty()) j["instrumentation"] = instrumentation;
   return j.dump();
 }
 
@@ -232,6 +233,16 @@ struct Sampler::Impl {
     for (int i = 0; i < n; ++i) roles.push_back(order[size_t(i) % order.size()]);
     if (n == 1 && rng.chance(0.4)) roles[0] = "chords";
     const auto inames = v.values("instrument");
+    // Instrumentation that follows the genre, for a share of the clips (its own generator: the default draws
+    // nothing from it and stays as it was).
+    std::vector<int> typical;
+    if (opt.genre_instruments > 0) {
+      synth::Rng tr(synth::derive_seed(opt.seed, uint64_t(s.index), "genre-instruments"));
+      const bool on = tr.uniform() < opt.genre_instruments;
+      s.instrumentation = on ? "genre" : "balanced";
+      if (on)
+        for (const auto& name : v.genres[size_t(s.genre)].typical_instruments) typical.push_back(v.find_instrument(name));
+    }
     std::set<int> used;
     auto assign = [&](int inst, const std::string& role) {
       s.parts.push_back({inst, role});
@@ -265,6 +276,12 @@ struct Sampler::Impl {
                                   }),
                    cand.end());
         if (cand.empty()) continue;
+      }
+      if (!typical.empty() && role != "drums") {
+        std::vector<int> own;
+        for (int i : cand)
+          if (std::find(typical.begin(), typical.end(), i) != typical.end()) own.push_back(i);
+        if (!own.empty()) cand = own;
       }
       const int inst = choose("instrument", inames, ctx, deliberate, {}, cand);
       assign(inst, role);

@@ -116,6 +116,8 @@ Vocabulary Vocabulary::from_json(const std::string& text, const std::string& sou
     g.sevenths = get_or<bool>(j, "sevenths", false);
     g.drum_kit = get_or<int>(j, "drum_kit", 0);
     if (j.contains("modes")) g.modes = j["modes"].get<std::vector<std::string>>();
+    if (j.contains("typical_instruments"))
+      g.typical_instruments = j["typical_instruments"].get<std::vector<std::string>>();
   });
   v.instruments = read_list<Instrument>(root, "instruments", c, [&](const Json& j, Instrument& in) {
     in.drums = get_or<bool>(j, "drums", false);
@@ -189,6 +191,12 @@ Vocabulary Vocabulary::from_json(const std::string& text, const std::string& sou
       for (const auto& r : in.roles) any |= (r == role);
     if (!any) c.fail("instruments", std::string("no instrument has the role \"") + role + "\"");
   }
+  for (const auto& g : v.genres)
+    for (const auto& name : g.typical_instruments) {
+      bool found = false;
+      for (const auto& in : v.instruments) found |= in.name == name;
+      if (!found) c.fail("genre " + g.name, "typical instrument \"" + name + "\" is not in the instruments");
+    }
   for (const auto& g : v.genres)
     for (const auto& m : g.modes) {
       bool found = false;

@@ -152,6 +152,66 @@ TEST(SynthSampler, GenreSetsTempoRangeAndDrums) {
   EXPECT_EQ(with_drums, drum_genre_ensembles);
 }
 
+// genre_instruments: that share of clips takes its instruments from the genre's typical ones (role by role, where
+// the genre has one for the role); the default draws nothing extra and gives the same clips as before the option.
+TEST(SynthSampler, GenreInstrumentsFollowTheGenreForTheirShare) {
+  SamplerOptions plain;
+  plain.seed = 9;
+  SamplerOptions off = plain;
+  off.genre_instruments = 0.0;
+  const auto a = Sampler(vocab(), plain).take(200), b = Sampler(vocab(), off).take(200);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].labels_json(vocab()), b[i].labels_json(vocab()));
+    EXPECT_EQ(a[i].instrumentation, "");
+    EXPECT_EQ(a[i].labels_json(vocab()).find("instrumentation"), std::string::npos);
+  }
+  auto typical_share = [&](const std::vector<ClipSpec>& specs, const std::string& which) {
+    int parts = 0, typical = 0;
+    for (const auto& s : specs) {
+      if (s.split == "heldout" || (!which.empty() && s.instrumentation != which)) continue;
+      const auto& t = vocab().genres[size_t(s.genre)].typical_instruments;
+      for (const auto& p : s.parts) {
+        const auto& in = vocab().instruments[size_t(p.instrument)];
+        if (in.drums) continue;
+        bool role_has_typical = false;  // the genre names an instrument for this role
+        for (const auto& name : t) {
+          const auto& r = vocab().instruments[size_t(vocab().find_instrument(name))].roles;
+          role_has_typical |= std::find(r.begin(), r.end(), p.role) != r.end();
+        }
+        if (!role_has_typical) continue;
+        ++parts;
+        typical += std::find(t.begin(), t.end(), in.name) != t.end();
+      }
+    }
+    return double(typical) / std::max(1, parts);
+  };
+  const double balanced = typical_share(a, "");
+  SamplerOptions on = plain;
+  on.genre_instruments = 0.8;
+  const auto c = Sampler(vocab(), on).take(600);
+  int genre = 0;
+  for (const auto& s : c) {
+    ASSERT_TRUE(s.instrumentation == "genre" || s.instrumentation == "balanced");
+    genre += s.instrumentation == "genre";
+    EXPECT_NE(s.labels_json(vocab()).find("\"instrumentation\":\"" + s.instrumentation + "\""), std::string::npos);
+  }
+  EXPECT_NEAR(genre / 600.0, 0.8, 0.06);
+  // Clips drawn from the palette use it for (nearly) every part whose role it covers: a second lead or a
+  // role whose typical instruments are all taken falls back to any instrument.
+  EXPECT_GT(typical_share(c, "genre"), 0.9);
+  EXPECT_LT(typical_share(c, "balanced"), 0.5);
+  EXPECT_LT(balanced, 0.5);
+  // Typical instruments must be in the vocabulary.
+  nlohmann::json j = nlohmann::json::parse(vocab().json);
+  j["genres"][0]["typical_instruments"] = {"piano", "hurdy-gurdy"};
+  try {
+    Vocabulary::from_json(j.dump(), "t.json");
+    FAIL() << "accepted an unknown typical instrument";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("hurdy-gurdy"), std::string::npos) << e.what();
+  }
+}
+
 TEST(SynthSampler, SplitsAreSeededAndHeldOutCombinationsNeverTrain) {
   SamplerOptions o;
   o.seed = 3;

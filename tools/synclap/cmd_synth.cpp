@@ -28,6 +28,10 @@ Command reg("synth", "Make synthetic text-music pairs (built-in composer or an e
               sub.add_option("--captions", o->captions_per_clip, "Captions per clip (default 5)");
               sub.add_option("--val-fraction", o->val_fraction, "Share of clips in the val split (default 0.05)");
               sub.add_option("--test-fraction", o->test_fraction, "Share of clips in the test split (default 0.05)");
+              sub.add_option("--genre-instruments", o->genre_instruments,
+                             "Share of clips whose instruments are drawn from their genre's typical ones "
+                             "(the vocabulary's typical_instruments; default 0: balanced against the genre)")
+                  ->check(CLI::Range(0.0, 1.0));
               sub.add_option("--timeout", o->timeout_s, "Seconds an external command may run (default 600)");
               sub.add_option("--retries", o->retries, "Retries of a failing external command (default 2)");
               sub.add_option("--paraphrase", o->paraphrase_command,
