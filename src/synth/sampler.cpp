@@ -238,10 +238,9 @@ struct Sampler::Impl {
     std::vector<int> typical;
     if (opt.genre_instruments > 0) {
       synth::Rng tr(synth::derive_seed(opt.seed, uint64_t(s.index), "genre-instruments"));
-      const bool on = tr.uniform() < opt.genre_instruments;
-      s.instrumentation = on ? "genre" : "balanced";
-      if (on)
+      if (tr.uniform() < opt.genre_instruments)
         for (const auto& name : v.genres[size_t(s.genre)].typical_instruments) typical.push_back(v.find_instrument(name));
+      s.instrumentation = typical.empty() ? "balanced" : "genre";  // a genre without typical instruments: balanced
     }
     std::set<int> used;
     auto assign = [&](int inst, const std::string& role) {
