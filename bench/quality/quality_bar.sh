@@ -5,9 +5,12 @@
 #
 # The recipe is configs/train/cnn-cpu-synth-curriculum.json (caption curriculum + label prompts); QB_CONFIG=FILE
 # picks another, e.g. the plain configs/train/cnn-cpu-synth.json.
-# 1. synthesise 6 600 clips of 10 s (seed 1; 5 % validation, 8 % test: about 5 480 train and 511 test clips),
+# 1. synthesise 6 600 clips of 10 s (seed 1; 5 % validation, 8 % test: about 5 550 train and 500 test clips;
+#    80 % of the clips played by their genre's typical instruments, the rest balanced: QB_GENRE_INSTRUMENTS=0
+#    gives the fully balanced set of the earlier runs in bench/RESULTS.md),
 # 2. train cnn-cpu from scratch with the recipe (the time that counts for the bar),
-# 3. evaluate on the test split: text->audio retrieval, zero-shot genre, zero-shot lead instrument.
+# 3. evaluate on the test split: text->audio retrieval, zero-shot genre (also apart on the clips played by their
+#    genre's typical instruments and on the balanced ones), zero-shot lead instrument.
 # A re-run continues where it stopped (synthesis and training resume). Figures go to OUT_DIR/eval-*/result.json
 # and are summarised at the end; bench/RESULTS.md keeps the latest.
 set -euo pipefail
@@ -19,7 +22,8 @@ mkdir -p "$OUT"
 [ -x "$S" ] || { echo "quality_bar: $S not found (build synclap first)" >&2; exit 2; }
 
 t0=$(date +%s)
-"$S" synth --out "$OUT/data" --count 6600 --seed 1 --seconds 10 --val-fraction 0.05 --test-fraction 0.08
+"$S" synth --out "$OUT/data" --count 6600 --seed 1 --seconds 10 --val-fraction 0.05 --test-fraction 0.08 \
+  --genre-instruments "${QB_GENRE_INSTRUMENTS:-0.8}"
 t1=$(date +%s)
 CONFIG=${QB_CONFIG:-$HERE/configs/train/cnn-cpu-synth-curriculum.json}
 args=(train --data "$OUT/data" --config "$CONFIG" --out "$OUT/run")
@@ -32,6 +36,16 @@ M="$OUT/run/final"
   --templates "{} music" "a {} song" "this is {} music" -o "$OUT/eval-genre"
 "$S" eval --model "$M" --data "$OUT/data" --task zeroshot --label lead --split test \
   --templates "{} lead" "a {} playing the melody" "music led by a {}" -o "$OUT/eval-lead"
+# Genre on the two kinds of test clips apart: played by the genre's typical instruments, and balanced.
+for w in genre balanced; do
+  sub="$OUT/data-$w"
+  mkdir -p "$sub"
+  ln -sfn "$(cd "$OUT/data" && pwd)/audio" "$sub/audio"
+  cp "$OUT/data/dataset.json" "$sub/"
+  grep "\"instrumentation\":\"$w\"" "$OUT/data/manifest.jsonl" > "$sub/manifest.jsonl" || true
+  [ -s "$sub/manifest.jsonl" ] && "$S" eval --model "$M" --data "$sub" --task zeroshot --label genre --split test \
+    --templates "{} music" "a {} song" "this is {} music" -o "$OUT/eval-genre-$w-instrumentation"
+done
 t3=$(date +%s)
 echo "synthesis $((t1 - t0)) s, training $((t2 - t1)) s (bar: <= 1800 s), evaluation $((t3 - t2)) s"
 for f in "$OUT"/eval-*/result.json; do echo "$f"; done
