@@ -9,8 +9,8 @@
 #    80 % of the clips played by their genre's typical instruments, the rest balanced: QB_GENRE_INSTRUMENTS=0
 #    gives the fully balanced set of the earlier runs in bench/RESULTS.md),
 # 2. train cnn-cpu from scratch with the recipe (the time that counts for the bar),
-# 3. evaluate on the test split: text->audio retrieval, zero-shot genre (also apart on the clips played by their
-#    genre's typical instruments and on the balanced ones), zero-shot lead instrument.
+# 3. evaluate on the test split: text->audio retrieval, zero-shot genre and lead instrument (both also apart on
+#    the clips played by their genre's typical instruments and on the balanced ones).
 # A re-run continues where it stopped (synthesis and training resume). Figures go to OUT_DIR/eval-*/result.json
 # and are summarised at the end; bench/RESULTS.md keeps the latest.
 set -euo pipefail
@@ -31,20 +31,26 @@ args=(train --data "$OUT/data" --config "$CONFIG" --out "$OUT/run")
 [ -f "$OUT/run/final/model.safetensors" ] || "$S" "${args[@]}"
 t2=$(date +%s)
 M="$OUT/run/final"
+GENRE_TEMPLATES=("{} music" "a {} song" "this is {} music")
+LEAD_TEMPLATES=("{} lead" "a {} playing the melody" "music led by a {}")
 "$S" eval --model "$M" --data "$OUT/data" --task retrieval --split test -o "$OUT/eval-retrieval"
 "$S" eval --model "$M" --data "$OUT/data" --task zeroshot --label genre --split test \
-  --templates "{} music" "a {} song" "this is {} music" -o "$OUT/eval-genre"
+  --templates "${GENRE_TEMPLATES[@]}" -o "$OUT/eval-genre"
 "$S" eval --model "$M" --data "$OUT/data" --task zeroshot --label lead --split test \
-  --templates "{} lead" "a {} playing the melody" "music led by a {}" -o "$OUT/eval-lead"
-# Genre on the two kinds of test clips apart: played by the genre's typical instruments, and balanced.
+  --templates "${LEAD_TEMPLATES[@]}" -o "$OUT/eval-lead"
+# Genre and lead on the two kinds of test clips apart: played by the genre's typical instruments, and balanced
+# (each a view of the set: its manifest lines of that kind, the same audio).
 for w in genre balanced; do
   sub="$OUT/data-$w"
   mkdir -p "$sub"
   ln -sfn "$(cd "$OUT/data" && pwd)/audio" "$sub/audio"
   cp "$OUT/data/dataset.json" "$sub/"
   grep "\"instrumentation\":\"$w\"" "$OUT/data/manifest.jsonl" > "$sub/manifest.jsonl" || true
-  [ -s "$sub/manifest.jsonl" ] && "$S" eval --model "$M" --data "$sub" --task zeroshot --label genre --split test \
-    --templates "{} music" "a {} song" "this is {} music" -o "$OUT/eval-genre-$w-instrumentation"
+  [ -s "$sub/manifest.jsonl" ] || continue
+  "$S" eval --model "$M" --data "$sub" --task zeroshot --label genre --split test \
+    --templates "${GENRE_TEMPLATES[@]}" -o "$OUT/eval-genre-$w-instrumentation"
+  "$S" eval --model "$M" --data "$sub" --task zeroshot --label lead --split test \
+    --templates "${LEAD_TEMPLATES[@]}" -o "$OUT/eval-lead-$w-instrumentation"
 done
 t3=$(date +%s)
 echo "synthesis $((t1 - t0)) s, training $((t2 - t1)) s (bar: <= 1800 s), evaluation $((t3 - t2)) s"

@@ -95,6 +95,7 @@ struct Sampler::Impl {
   std::vector<std::pair<std::string, std::string>> heldout;
   std::set<std::string> heldout_keys;
   std::vector<int64_t> heldout_used;
+  std::vector<std::set<int>> typical_of_genre;  // each genre's typical instruments, by index
 
   Impl(const Vocabulary& vocab, SamplerOptions o) : v(vocab), opt(std::move(o)), rng(synth::derive_seed(opt.seed, 0, "sampler")) {
     if (!opt.heldout.empty()) {
@@ -129,6 +130,11 @@ struct Sampler::Impl {
     }
     for (const auto& [a, b] : heldout) heldout_keys.insert(pair_key(a, b));
     heldout_used.assign(heldout.size(), 0);
+    for (const auto& g : v.genres) {
+      std::set<int> t;
+      for (const auto& name : g.typical_instruments) t.insert(v.find_instrument(name));
+      typical_of_genre.push_back(std::move(t));
+    }
   }
 
   bool is_heldout(const std::string& a, const std::string& b) const { return heldout_keys.count(pair_key(a, b)) > 0; }
@@ -235,12 +241,12 @@ struct Sampler::Impl {
     const auto inames = v.values("instrument");
     // Instrumentation that follows the genre, for a share of the clips (its own generator: the default draws
     // nothing from it and stays as it was).
-    std::vector<int> typical;
+    static const std::set<int> kNone;
+    const std::set<int>* typical = &kNone;
     if (opt.genre_instruments > 0) {
       synth::Rng tr(synth::derive_seed(opt.seed, uint64_t(s.index), "genre-instruments"));
-      if (tr.uniform() < opt.genre_instruments)
-        for (const auto& name : v.genres[size_t(s.genre)].typical_instruments) typical.push_back(v.find_instrument(name));
-      s.instrumentation = typical.empty() ? "balanced" : "genre";  // a genre without typical instruments: balanced
+      if (tr.uniform() < opt.genre_instruments) typical = &typical_of_genre[size_t(s.genre)];
+      s.instrumentation = typical->empty() ? "balanced" : "genre";  // a genre without typical instruments: balanced
     }
     std::set<int> used;
     auto assign = [&](int inst, const std::string& role) {
@@ -276,10 +282,10 @@ struct Sampler::Impl {
                    cand.end());
         if (cand.empty()) continue;
       }
-      if (!typical.empty() && role != "drums") {
+      if (!typical->empty() && role != "drums") {
         std::vector<int> own;
         for (int i : cand)
-          if (std::find(typical.begin(), typical.end(), i) != typical.end()) own.push_back(i);
+          if (typical->count(i)) own.push_back(i);
         if (!own.empty()) cand = own;
       }
       const int inst = choose("instrument", inames, ctx, deliberate, {}, cand);

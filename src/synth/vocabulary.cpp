@@ -192,11 +192,9 @@ Vocabulary Vocabulary::from_json(const std::string& text, const std::string& sou
     if (!any) c.fail("instruments", std::string("no instrument has the role \"") + role + "\"");
   }
   for (const auto& g : v.genres)
-    for (const auto& name : g.typical_instruments) {
-      bool found = false;
-      for (const auto& in : v.instruments) found |= in.name == name;
-      if (!found) c.fail("genre " + g.name, "typical instrument \"" + name + "\" is not in the instruments");
-    }
+    for (const auto& name : g.typical_instruments)
+      if (v.find_instrument(name) < 0)
+        c.fail("genre " + g.name, "typical instrument \"" + name + "\" is not in the instruments");
   for (const auto& g : v.genres)
     for (const auto& m : g.modes) {
       bool found = false;
