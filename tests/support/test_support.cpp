@@ -1,6 +1,10 @@
 #include "test_support.h"
 
 #include <fnmatch.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <cstdlib>
@@ -21,9 +25,26 @@ std::string realaudio_dir() {
   return env_or("SYNCLAP_REALAUDIO_DIR", std::string(SYNCLAP_DEFAULT_SHARED_DIR) + "/realaudio");
 }
 
+// CTest runs every test in its own process, several at once; tests of one suite share a suite-level
+// set-up that calls temp_dir with one name. So the directory carries the process id, and directories
+// of the same name left by processes that have ended are removed (the latest run's stay for a look).
 std::string temp_dir(const std::string& name) {
-  fs::path p = fs::path(SYNCLAP_TEST_BINARY_DIR) / "tmp" / name;
+  const fs::path root = fs::path(SYNCLAP_TEST_BINARY_DIR) / "tmp";
   std::error_code ec;
+  fs::create_directories(root, ec);
+  const std::string prefix = name + ".";
+  for (const auto& e : fs::directory_iterator(root, ec)) {
+    const std::string base = e.path().filename().string();
+    if (base.size() <= prefix.size() || base.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = base.substr(prefix.size());
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const pid_t pid = pid_t(std::stol(digits));
+    if (pid == getpid() || (kill(pid, 0) != 0 && errno == ESRCH)) {
+      std::error_code ec2;
+      fs::remove_all(e.path(), ec2);
+    }
+  }
+  fs::path p = root / (prefix + std::to_string(getpid()));
   fs::remove_all(p, ec);
   fs::create_directories(p);
   return p.string();

@@ -9,7 +9,7 @@ namespace synclap::test {
 std::string golden_dir();
 // $SYNCLAP_REALAUDIO_DIR, else ../shared/realaudio beside the source tree.
 std::string realaudio_dir();
-// A fresh, empty directory for one test (under the build tree).
+// A fresh, empty directory for one test (under the build tree), private to this process.
 std::string temp_dir(const std::string& name);
 // Files in `dir` whose names match the shell pattern (fnmatch), sorted.
 std::vector<std::string> glob_files(const std::string& dir, const std::string& pattern);

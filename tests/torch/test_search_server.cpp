@@ -94,13 +94,17 @@ class SearchServerTest : public ::testing::Test {
     port_ = server_->bind();
     thread_ = new std::thread([] { server_->run(); });
   }
-  static void TearDownTestSuite() {
-    server_->stop();
-    thread_->join();
+  static void TearDownTestSuite() {  // also after a set-up that threw half way
+    if (server_) server_->stop();
+    if (thread_) thread_->join();
     delete thread_;
     delete server_;
     delete index_;
     delete dir_;
+    thread_ = nullptr;
+    server_ = nullptr;
+    index_ = nullptr;
+    dir_ = nullptr;
   }
   // A client over search::http_request (the test does not include httplib.h itself).
   struct Client {
