@@ -39,17 +39,12 @@ LEAD_TEMPLATES=("{} lead" "a {} playing the melody" "music led by a {}")
 "$S" eval --model "$M" --data "$OUT/data" --task zeroshot --label lead --split test \
   --templates "${LEAD_TEMPLATES[@]}" -o "$OUT/eval-lead"
 # Genre and lead on the two kinds of test clips apart: played by the genre's typical instruments, and balanced
-# (each a view of the set: its manifest lines of that kind, the same audio).
+# (eval --where: classified among all the split's values; predictions.csv lists every clip).
 for w in genre balanced; do
-  sub="$OUT/data-$w"
-  mkdir -p "$sub"
-  ln -sfn "$(cd "$OUT/data" && pwd)/audio" "$sub/audio"
-  cp "$OUT/data/dataset.json" "$sub/"
-  grep "\"instrumentation\":\"$w\"" "$OUT/data/manifest.jsonl" > "$sub/manifest.jsonl" || true
-  [ -s "$sub/manifest.jsonl" ] || continue
-  "$S" eval --model "$M" --data "$sub" --task zeroshot --label genre --split test \
+  grep -q "\"instrumentation\":\"$w\"" "$OUT/data/manifest.jsonl" || continue
+  "$S" eval --model "$M" --data "$OUT/data" --task zeroshot --label genre --split test --where "instrumentation=$w" \
     --templates "${GENRE_TEMPLATES[@]}" -o "$OUT/eval-genre-$w-instrumentation"
-  "$S" eval --model "$M" --data "$sub" --task zeroshot --label lead --split test \
+  "$S" eval --model "$M" --data "$OUT/data" --task zeroshot --label lead --split test --where "instrumentation=$w" \
     --templates "${LEAD_TEMPLATES[@]}" -o "$OUT/eval-lead-$w-instrumentation"
 done
 t3=$(date +%s)

@@ -11,7 +11,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "synclap/audio.h"
@@ -371,4 +373,113 @@ TEST(CliScoreFad, PicturesBesideTheResults) {
   const size_t first_name = bars.find(">" + fs::path(worst).filename().string());
   EXPECT_LT(bars.find(fs::path(worst).filename().string()), first_bar) << bars.substr(0, 800);
   EXPECT_NE(first_name, std::string::npos);
+}
+
+namespace {
+// The rows of a CSV file with a header and no quoted commas: field values by column name.
+std::vector<std::map<std::string, std::string>> read_csv(const std::string& path) {
+  std::vector<std::map<std::string, std::string>> rows;
+  std::istringstream in(read_file(path));
+  std::vector<std::string> head;
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> f;
+    std::istringstream ls(line);
+    for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
+    if (head.empty()) {
+      head = f;
+      continue;
+    }
+    std::map<std::string, std::string> r;
+    for (size_t i = 0; i < head.size() && i < f.size(); ++i) r[head[i]] = f[i];
+    rows.push_back(r);
+  }
+  return rows;
+}
+}  // namespace
+
+// `synclap eval --where ATTR=VALUE` evaluates a slice of the split: different attributes must all match, values
+// of one attribute are alternatives, a list label matches when it holds the value. Zero-shot writes one row per
+// clip to predictions.csv; a clip's row is the same whether it is evaluated in a slice or with the whole split.
+TEST(CliEval, WhereSlicesTheSplitAndPredictionsListEachClip) {
+  if (!ready()) GTEST_SKIP() << "needs the synclap binary, the golden tiny model and the test vocabulary";
+  const std::string dir = test::temp_dir("cli_eval_where");
+  struct Clip {
+    const char* name;
+    double hz;
+    const char* genre;
+    const char* ensemble;
+    const char* instruments;
+    const char* split;
+  };
+  const Clip clips[] = {{"a", 220, "rock", "solo", "[\"piano\"]", "test"},
+                        {"b", 330, "jazz", "solo", "[\"trumpet\"]", "test"},
+                        {"c", 440, "rock", "duo", "[\"piano\",\"drum kit\"]", "test"},
+                        {"d", 660, "jazz", "duo", "[\"trumpet\",\"piano\"]", "test"},
+                        {"e", 880, "rock", "solo", "[\"piano\"]", "train"}};
+  std::string manifest;
+  for (const auto& c : clips) {
+    Waveform w;
+    w.sample_rate = 48000;
+    w.samples.resize(48000);
+    for (size_t i = 0; i < w.samples.size(); ++i) w.samples[i] = 0.3f * float(std::sin(2 * M_PI * c.hz * i / 48000.0));
+    fs::create_directories(dir + "/audio");
+    write_audio(dir + "/audio/" + c.name + ".wav", w);
+    manifest += std::string("{\"id\":\"") + c.name + "\",\"audio\":\"audio/" + c.name + ".wav\",\"captions\":[\"" +
+                c.genre + " music\"],\"labels\":{\"genre\":\"" + c.genre + "\",\"ensemble\":\"" + c.ensemble +
+                "\",\"instruments\":" + c.instruments + "},\"split\":\"" + c.split + "\"}\n";
+  }
+  write_file_atomic(dir + "/manifest.jsonl", manifest);
+  auto eval = [&](const std::string& where, const std::string& out, std::string* se) {
+    std::string so;
+    return run("--quiet eval --model " + q(model_path()) + " --tokenizer " + q(tokenizer_dir()) + " --data " + q(dir) +
+                   " --task zeroshot --label genre --templates '{} music' " + where + " -o " + q(dir + "/" + out),
+               &so, se, dir);
+  };
+  auto items_of = [&](const std::string& out) {
+    std::set<std::string> names;
+    for (const auto& r : read_csv(dir + "/" + out + "/predictions.csv"))
+      names.insert(fs::path(r.at("audio")).stem().string());
+    return names;
+  };
+  std::string se;
+  ASSERT_EQ(eval("", "all", &se), 0) << se;
+  EXPECT_EQ(items_of("all"), (std::set<std::string>{"a", "b", "c", "d"}));
+  ASSERT_EQ(eval("--where ensemble=solo", "solo", &se), 0) << se;
+  EXPECT_EQ(items_of("solo"), (std::set<std::string>{"a", "b"}));
+  const auto solo = nlohmann::json::parse(read_file(dir + "/solo/result.json"));
+  EXPECT_EQ(solo["items"], 2);
+  EXPECT_EQ(solo["where"], "ensemble=solo");
+  ASSERT_EQ(eval("--where instruments=piano --where genre=jazz", "piano_jazz", &se), 0) << se;
+  EXPECT_EQ(items_of("piano_jazz"), (std::set<std::string>{"d"}));
+  ASSERT_EQ(eval("--where ensemble=solo --where ensemble=duo", "either", &se), 0) << se;
+  EXPECT_EQ(items_of("either").size(), 4u);
+
+  // A clip's row is the same in the slice as in the whole split, and the rows agree with result.json.
+  const auto all_rows = read_csv(dir + "/all/predictions.csv");
+  const auto all_result = nlohmann::json::parse(read_file(dir + "/all/result.json"));
+  int correct = 0;
+  for (const auto& r : all_rows) {
+    correct += std::stoi(r.at("correct"));
+    EXPECT_EQ(r.at("correct") == "1", r.at("label") == r.at("predicted"));
+    EXPECT_GE(std::stod(r.at("margin")), 0.0);
+  }
+  EXPECT_NEAR(all_result["top1"].get<double>(), correct / 4.0, 1e-9);
+  // (A slice is classified among the label's values over the whole split: "jazz" alone would be trivial.)
+  for (const char* slice : {"solo", "piano_jazz"})
+    for (const auto& r : read_csv(dir + "/" + slice + "/predictions.csv")) {
+      bool found = false;
+      for (const auto& a : all_rows)
+        if (a.at("audio") == r.at("audio")) {
+          found = true;
+          EXPECT_EQ(a, r) << slice;
+        }
+      EXPECT_TRUE(found) << r.at("audio");
+    }
+  EXPECT_EQ(nlohmann::json::parse(read_file(dir + "/piano_jazz/result.json"))["classes"].size(), 2u);
+
+  // Bad filters: one line naming the problem.
+  EXPECT_EQ(eval("--where ensemble", "bad1", &se), 1);
+  EXPECT_NE(se.find("ATTR=VALUE"), std::string::npos) << se;
+  EXPECT_EQ(eval("--where ensemble=orchestra", "bad2", &se), 1);
+  EXPECT_NE(se.find("no item of split 'test' matches --where ensemble=orchestra"), std::string::npos) << se;
 }

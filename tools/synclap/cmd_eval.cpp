@@ -4,6 +4,7 @@
 //   retrieval  text->audio / audio->text R@1/5/10, mAP@10, median rank over the chosen split's captions
 //   zeroshot   classifies clips by prompt templates filled with the label's values (template ensemble)
 //   probe      logistic regression on frozen audio embeddings: fit on the train split, accuracy on the test split
+// --where ATTR=VALUE evaluates a slice of the split (e.g. ensemble=solo); zeroshot also writes predictions.csv.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -24,7 +25,7 @@ namespace {
 
 struct EvalArgs {
   std::string model, tokenizer, data, task, label, split = "test", train_split = "train", out, templates_file;
-  std::vector<std::string> templates, classes;
+  std::vector<std::string> templates, classes, where;
   std::string optimizer = "lbfgs";
   double l2 = 1e-4;
   uint64_t seed = 0;
@@ -45,16 +46,63 @@ std::string label_value(const ManifestItem& it, const std::string& attr) {
   return "";
 }
 
+// --where ATTR=VALUE filters: an item is kept when, for every attribute named, its label equals one of the
+// values given for it (a list-valued label when it holds one of them). Numbers and booleans compare as they
+// print (label_value's spelling).
+using Where = std::map<std::string, std::set<std::string>>;
+
+Where parse_where(const std::vector<std::string>& args) {
+  Where w;
+  for (const auto& a : args) {
+    const auto eq = a.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == a.size())
+      throw Error("--where \"" + a + "\": expected ATTR=VALUE (e.g. ensemble=solo)");
+    w[a.substr(0, eq)].insert(a.substr(eq + 1));
+  }
+  return w;
+}
+
+bool matches(const ManifestItem& it, const Where& where) {
+  for (const auto& [attr, values] : where) {
+    if (!it.labels.contains(attr)) return false;
+    const auto& v = it.labels[attr];
+    bool hit = false;
+    if (v.is_array()) {
+      for (const auto& e : v) hit = hit || (e.is_string() && values.count(e.get<std::string>()));
+    } else {
+      hit = values.count(label_value(it, attr)) > 0;
+    }
+    if (!hit) return false;
+  }
+  return true;
+}
+
+std::string describe(const Where& where) {
+  std::string s;
+  for (const auto& [attr, values] : where) {
+    if (!s.empty()) s += " and ";
+    std::string alt;
+    for (const auto& v : values) alt += (alt.empty() ? "" : "|") + v;
+    s += attr + "=" + alt;
+  }
+  return s;
+}
+
 std::vector<ManifestItem> select_split(const std::vector<ManifestItem>& all, const std::string& split, int64_t limit,
-                                       bool* fell_back) {
+                                       bool* fell_back, const Where& where = {}) {
   std::vector<ManifestItem> out;
   for (const auto& it : all)
-    if (split == "all" || it.split == split) out.push_back(it);
+    if ((split == "all" || it.split == split) && matches(it, where)) out.push_back(it);
   *fell_back = false;
-  if (out.empty() && split != "all") {
-    out = all;
+  if (out.empty() && split != "all" && std::none_of(all.begin(), all.end(), [&](const ManifestItem& it) {
+        return it.split == split;
+      })) {
+    for (const auto& it : all)
+      if (matches(it, where)) out.push_back(it);
     *fell_back = true;
   }
+  if (out.empty() && !where.empty())
+    throw Error("no item of split '" + split + "' matches --where " + describe(where));
   if (limit > 0 && int64_t(out.size()) > limit) out.resize(size_t(limit));
   return out;
 }
@@ -76,6 +124,7 @@ int run_eval(const EvalArgs& a, const Context& ctx) {
   if ((a.task == "zeroshot" || a.task == "probe") && a.label.empty())
     throw Error("--task " + a.task + " needs --label ATTR (e.g. genre)");
   const std::vector<ManifestItem> all = read_manifest(a.data);
+  const Where where = parse_where(a.where);
   LoadedModel lm = load_model(a.model, a.tokenizer, ctx);
   Provenance prov = model_provenance(lm, a.task);
   prov.dataset = a.data;
@@ -90,7 +139,7 @@ int run_eval(const EvalArgs& a, const Context& ctx) {
   bool fell_back = false;
 
   if (a.task == "retrieval") {
-    const auto items = select_split(all, a.split, a.limit, &fell_back);
+    const auto items = select_split(all, a.split, a.limit, &fell_back, where);
     std::vector<std::string> files;
     for (const auto& it : items) files.push_back(it.audio);
     std::vector<size_t> kept;
@@ -135,7 +184,7 @@ int run_eval(const EvalArgs& a, const Context& ctx) {
     const std::string eval_split = a.split;
     auto labelled = [&](const std::string& split, std::vector<ManifestItem>* items, std::vector<std::string>* values) {
       bool fb = false;
-      for (const auto& it : select_split(all, split, a.limit, &fb)) {
+      for (const auto& it : select_split(all, split, a.limit, &fb, where)) {
         const std::string v = label_value(it, a.label);
         if (v.empty()) continue;
         items->push_back(it);
@@ -151,8 +200,15 @@ int run_eval(const EvalArgs& a, const Context& ctx) {
     if (a.task == "zeroshot") {
       prov.templates = templates;
       std::vector<std::string> classes = a.classes;
-      if (classes.empty()) {
+      if (classes.empty()) {  // the label's values over the whole split: a slice is classified among them all
         std::set<std::string> s(values.begin(), values.end());
+        if (!where.empty()) {
+          bool fb = false;
+          for (const auto& it : select_split(all, eval_split, 0, &fb)) {
+            const std::string v = label_value(it, a.label);
+            if (!v.empty()) s.insert(v);
+          }
+        }
         classes.assign(s.begin(), s.end());
       }
       std::map<std::string, int64_t> index;
@@ -189,6 +245,20 @@ int run_eval(const EvalArgs& a, const Context& ctx) {
       table = format_table(rows) + "top-1 " + fmt(z.top1) + "  top-5 " + fmt(z.top5) + "  balanced " +
               fmt(z.balanced_accuracy) + "  (" + std::to_string(z.items) + " clips, " +
               std::to_string(templates.size()) + " templates)\n";
+      std::ostringstream pc;  // one row per clip: what it is, what it was taken for, how sure
+      pc << "audio,label,predicted,correct,score,margin\n";
+      const size_t nc = classes.size();
+      for (size_t k = 0; k < kept.size(); ++k) {
+        const float* row = z.scores.data() + k * nc;
+        const int64_t p = z.predictions[k];
+        float second = -2.f;
+        for (size_t c = 0; c < nc; ++c)
+          if (int64_t(c) != p) second = std::max(second, row[c]);
+        pc << csv_quote(files[kept[k]]) << ',' << csv_quote(classes[size_t(kept_labels[k])]) << ','
+           << csv_quote(classes[size_t(p)]) << ',' << (p == kept_labels[k] ? 1 : 0) << ',' << fmt(row[p], 5) << ','
+           << fmt(nc > 1 ? row[p] - second : 0.0, 5) << '\n';
+      }
+      write_file_atomic((fs::path(out_dir) / "predictions.csv").string(), pc.str());
       svg = confusion_svg(z.confusion, classes, "zero-shot " + a.label);
       int w = 0, h = 0;
       const auto rgb = confusion_rgb(z.confusion, int64_t(classes.size()), classes.size() <= 20 ? 24 : 8, &w, &h);
@@ -261,6 +331,7 @@ int run_eval(const EvalArgs& a, const Context& ctx) {
     }
   }
   if (fell_back) result["note"] = "no item has split '" + a.split + "': all items were used";
+  if (!where.empty()) result["where"] = describe(where);
   result["split"] = fell_back ? "all" : a.split;
   result["provenance"] = nlohmann::json::parse(prov.to_json());
   write_file_atomic((fs::path(out_dir) / "result.json").string(), result.dump(2) + "\n");
@@ -271,7 +342,9 @@ int run_eval(const EvalArgs& a, const Context& ctx) {
   } else {
     std::cout << table;
     if (fell_back) std::cout << "note: no item has split '" << a.split << "': all items were used\n";
-    std::cout << "wrote " << out_dir << "/result.json, report.html\n";
+    if (!where.empty()) std::cout << "items where " << describe(where) << "\n";
+    std::cout << "wrote " << out_dir << "/result.json, " << (a.task == "zeroshot" ? "predictions.csv, " : "")
+              << "report.html\n";
   }
   return 0;
 }
@@ -292,6 +365,10 @@ Command reg("eval", "Evaluate a model on a dataset: retrieval, zero-shot classif
               sub.add_option("--l2", a->l2, "Probe L2 penalty (default 1e-4)");
               sub.add_option("--seed", a->seed, "Seed (probe initialisation)");
               sub.add_option("--limit", a->limit, "Use at most this many items of the split");
+              sub.add_option("--where", a->where,
+                             "Only items whose label ATTR is VALUE (ATTR=VALUE; repeat: different attributes must all "
+                             "match, values of one attribute are alternatives; a list label matches if it holds the value). "
+                             "The probe's training split is not filtered");
               sub.add_option("--tokenizer", a->tokenizer, "Directory with vocab.json + merges.txt");
               sub.add_option("-o,--out", a->out, "Output directory (default eval-<task>)");
               return [a, &ctx]() { return run_eval(*a, ctx); };
