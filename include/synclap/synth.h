@@ -34,7 +34,9 @@ struct Genre : VocabEntry {
   std::string drums = "rock";     // drum style (see composer), "none" for no drums
   std::string comping = "block";  // block | arpeggio | strum | offbeat | stabs
   std::string bass = "root";      // root | root_fifth | walking | octave | syncopated | pedal
-  std::string melody = "straight"; // the lead's phrasing: straight | long | flowing | ostinato | syncopated | riff
+  // The lead's phrasing: straight | long | flowing | ostinato | syncopated | riff, or an idiom with its own notes and
+  // gestures: blues | bebop | twang | song | sparse (see the composer).
+  std::string melody = "straight";
   std::vector<int> bpm{90, 130};  // typical tempo range
   double swing = 0.0;             // 0 = straight eighths, 1 = full triplet swing
   bool sevenths = false;          // chords with sevenths

@@ -58,8 +58,9 @@ struct Ctx {
     v += rng.normal() * 5.0;
     return int(std::clamp(v, 12.0, 127.0));
   }
-  void note(int ch, double t, double dur, int key, int vel) {
-    t += rng.normal() * jitter_s;
+  // A note at time t, humanised by the clip's timing jitter unless `exact` (the later notes of one gesture).
+  void note(int ch, double t, double dur, int key, int vel, bool exact = false) {
+    if (!exact) t += rng.normal() * jitter_s;
     if (t < 0) t = 0;
     if (t >= s.seconds - 0.02 || key < 0 || key > 127) return;
     dur = std::min(dur, s.seconds - t);
@@ -223,6 +224,7 @@ void bass_part(Ctx& c, const Track& tr, const Instrument& in, const std::vector<
 //   ostinato    a repeated sixteenth figure (eighths above 150 BPM) arpeggiating the chord (electronic dance)
 //   syncopated  onsets mostly off the beat, half of them on the sixteenths between, short notes (funk, latin)
 //   riff        driving staccato eighths on the chord's root, fifth and octave, low in the range (rock, metal)
+//   blues, bebop, twang, song, sparse: idioms with their own notes and gestures (idiom_part below)
 // The grid (in quarters) of the fixed-grid phrasings: sixteenths for an ostinato (eighths above 150 BPM),
 // eighths for a riff or a flowing line.
 double figure_grid(const Ctx& c, const std::string& style) { return style == "ostinato" && c.s.bpm <= 150 ? 0.25 : 0.5; }
@@ -277,12 +279,242 @@ std::vector<std::pair<double, double>> melody_rhythm(Ctx& c, const std::string& 
   return notes;
 }
 
+// Idiomatic lead lines: genres whose tunes are told apart by their vocabulary of notes and gestures more than by
+// their rhythmic grid. Each writes the whole lead part.
+//   blues   call and response on the blues scale (minor pentatonic with the flat fifth): a swung call of 3-6 notes
+//           that lands on a held tonic, fifth or flat seventh, then an answer or a rest; the call's rhythm comes
+//           back (the AAB of a blues verse) and minor thirds are bent up to the major third
+//   bebop   runs of swung eighths that start off the beat, chord tones (with sevenths) on the beats and chromatic
+//           or scale approach notes between, each run ending on a short accent (jazz)
+//   twang   the major pentatonic (scale degrees 1 2 3 5 6) with grace-note hammer-ons from the step below and double
+//           stops a diatonic third apart on the longer notes; every second bar ends on the tonic (country)
+//   song    a singable two-bar tune in quarters and halves on the pentatonic degrees, sung A A B A: the same tune
+//           twice, a higher middle, the tune again ending on the tonic (folk)
+//   sparse  one to three notes a bar on the chord's upper tones (seventh, ninth, third, fifth), played behind the
+//           beat, long and soft (lo-fi)
+bool is_idiom(const std::string& style) {
+  return style == "blues" || style == "bebop" || style == "twang" || style == "song" || style == "sparse";
+}
+
+// The keys in [low, high] whose pitch class is in pcs, ascending.
+std::vector<int> ladder(const std::vector<int>& pcs, int low, int high) {
+  std::vector<int> keys;
+  for (int k = low; k <= high; ++k)
+    if (std::find(pcs.begin(), pcs.end(), ((k % 12) + 12) % 12) != pcs.end()) keys.push_back(k);
+  return keys;
+}
+// The index in a ladder of the key nearest to `key`.
+int rung(const std::vector<int>& lad, int key) {
+  int best = 0;
+  for (int i = 1; i < int(lad.size()); ++i)
+    if (std::abs(lad[size_t(i)] - key) < std::abs(lad[size_t(best)] - key)) best = i;
+  return best;
+}
+
+void idiom_part(Ctx& c, const Track& tr, const std::string& style, int low, int high, const std::vector<int>& prog,
+                int entry_bar) {
+  const double bar_q = c.meter.bar_q();
+  const int top = int(bar_q * 2 + 0.5);  // eighths in a bar
+  auto play = [&](double pos_q, double len_q, int key, double legato, int acc, double late_s = 0) {
+    const double t = c.time_of(pos_q) + late_s;
+    c.note(tr.channel, t, len_q * c.q * legato, key, c.velocity(t, acc));
+  };
+  // A grace note a sixteenth's length before the main note (a bend or a hammer-on), the two humanised together;
+  // `with` (>= 0) sounds with the main note (a double stop). Returns nothing; notes past the clip are dropped.
+  auto grace_then = [&](double pos_q, double len_q, int grace, int key, double legato, int with = -1) {
+    const double t = c.time_of(pos_q) + c.rng.normal() * c.jitter_s, g = 0.125 * c.q;
+    if (grace >= 0) c.note(tr.channel, t, g, grace, c.velocity(t, -2), true);
+    const double tm = grace >= 0 ? t + g : t, len = len_q * c.q * legato - (grace >= 0 ? g : 0);
+    const int vel = c.velocity(tm, 4);
+    c.note(tr.channel, tm, len, key, vel, true);
+    if (with >= 0) c.note(tr.channel, tm, len, with, vel - 10, true);
+  };
+  if (style == "blues") {
+    std::vector<int> pcs;
+    for (int o : {0, 3, 5, 6, 7, 10}) pcs.push_back((c.tonic + o) % 12);
+    const auto lad = ladder(pcs, low, high);
+    if (lad.size() < 4) return;
+    // The call's rhythm, fixed for the clip: eighths and quarters from a start on or off the beat, the last note held.
+    std::vector<std::pair<double, double>> call;
+    double pos = c.rng.pick(std::vector<double>{0.0, 0.5, 1.0});
+    const int n = int(c.rng.between(3, 6));
+    for (int i = 0; i < n - 1 && pos < bar_q - 1.0; ++i) {
+      const double len = c.rng.chance(0.65) ? 0.5 : 1.0;
+      call.push_back({pos, len});
+      pos += len;
+    }
+    call.push_back({pos, std::max(1.0, std::min(2.5, bar_q + 1.0 - pos))});  // may ring into the next bar
+    int r = int(lad.size()) * 2 / 3;
+    for (int b = entry_bar; b < c.bars; b += 2) {
+      const double b0 = b * bar_q;
+      for (size_t i = 0; i < call.size(); ++i) {
+        const auto [p, len] = call[i];
+        if (i + 1 == call.size()) {  // land on the tonic, fifth or flat seventh
+          const int target = (c.tonic + c.rng.pick(std::vector<int>{0, 0, 7, 10})) % 12;
+          int best = -1;
+          for (int j = 0; j < int(lad.size()); ++j)
+            if (lad[size_t(j)] % 12 == target && (best < 0 || std::abs(j - r) < std::abs(best - r))) best = j;
+          if (best >= 0) r = best;
+        } else {
+          r = std::clamp(r + c.rng.pick(std::vector<int>{-1, -1, -2, 1, 0, -1, 2}), 0, int(lad.size()) - 1);
+        }
+        const int key = lad[size_t(r)];
+        if ((key - c.tonic + 12) % 12 == 3 && len >= 0.5 && c.rng.chance(0.6)) {  // the bend: minor third up to major
+          grace_then(b0 + p, len, key, key + 1, 0.9);
+        } else {
+          play(b0 + p, len, key, 0.9, i == 0 ? 6 : 0);
+        }
+      }
+      if (b + 1 < c.bars && c.rng.chance(0.4)) {  // a short answer at the end of the second bar
+        const double b1 = (b + 1) * bar_q;
+        for (double q = std::max(0.0, bar_q - 1.5); q < bar_q - 0.25; q += 0.5) {
+          r = std::clamp(r + c.rng.pick(std::vector<int>{1, 2, -1}), 0, int(lad.size()) - 1);
+          play(b1 + q, 0.5, lad[size_t(r)], 0.8, -4);
+        }
+      }
+      if (r < 2 || r > int(lad.size()) - 3) r = int(lad.size()) * 2 / 3;  // the next call starts high again
+    }
+  } else if (style == "bebop") {
+    int cur = (low + high) / 2, dir = 1;
+    int e = int(std::llround(entry_bar * bar_q * 2));
+    const int end = int(c.bars * bar_q * 2);
+    if (c.rng.chance(0.6)) ++e;  // the first run starts off the beat
+    while (e < end) {
+      const int run = int(c.rng.between(5, 12));
+      for (int i = 0; i < run && e < end; ++i, ++e) {
+        const int bar = int(e / std::max(1, top));
+        const auto pcs = c.chord_pcs(prog[size_t(bar) % prog.size()]);
+        if (cur + 4 * dir > high || cur + 4 * dir < low || c.rng.chance(0.12)) dir = -dir;
+        auto chord_tone_from = [&](int k, int min_step) {
+          for (int d = min_step; d < 12; ++d)
+            if (std::find(pcs.begin(), pcs.end(), (((k + d * dir) % 12) + 12) % 12) != pcs.end()) return k + d * dir;
+          return k + 2 * dir;
+        };
+        int key;
+        if (e % 2 == 0) {
+          key = chord_tone_from(cur, 1);
+        } else {
+          const int target = chord_tone_from(cur, 2);
+          key = target - dir;  // a chromatic approach, or half the time the scale step toward the target
+          if (c.rng.chance(0.5)) {
+            int k = cur + dir;
+            while (std::find(c.scale.begin(), c.scale.end(), ((k - c.tonic) % 12 + 12) % 12) == c.scale.end()) k += dir;
+            if (k != target) key = k;
+          }
+          if (key == cur) key = target;
+        }
+        key = fit(key, low, high);
+        const bool last = i + 1 == run;
+        play(e * 0.5, 0.5, key, last ? 0.45 : 0.85, last ? 10 : (e % 2 ? -6 : 2));
+        cur = key;
+      }
+      e += int(c.rng.between(1, 4));  // breathe
+    }
+  } else if (style == "twang" || style == "song") {
+    const std::vector<int> pcs = {c.degree_pc(1), c.degree_pc(2), c.degree_pc(3), c.degree_pc(5), c.degree_pc(6)};
+    const auto lad = ladder(pcs, low, high);
+    if (lad.size() < 5) return;
+    const int home = rung(lad, fit(nearest(c.degree_pc(1), (low + high) / 2), low, high));
+    if (style == "song") {
+      // The tune's rhythm over two bars: quarters, pairs of eighths, halves; the second bar ends on a long note.
+      std::vector<std::pair<double, double>> rhythm;
+      for (int half = 0; half < 2; ++half) {
+        double pos = half * bar_q;
+        const double stop = half == 0 ? bar_q : 2 * bar_q - std::min(2.0, bar_q / 2);
+        while (pos < stop - 1e-9) {
+          const double len = std::min(stop - pos, c.rng.pick(std::vector<double>{1.0, 1.0, 1.0, 0.5, 2.0}));
+          if (len == 0.5) {
+            rhythm.push_back({pos, 0.5});
+            if (pos + 0.5 < stop - 1e-9) rhythm.push_back({pos + 0.5, 0.5});
+            pos += 1.0;
+          } else {
+            rhythm.push_back({pos, len});
+            pos += len;
+          }
+        }
+        if (half == 1) rhythm.push_back({stop, 2 * bar_q - stop});
+      }
+      auto tune = [&](int start, int end_rung) {
+        std::vector<int> rs;
+        int r = start;
+        for (size_t i = 0; i < rhythm.size(); ++i) {
+          if (i + 1 == rhythm.size()) r = end_rung;
+          else r = std::clamp(r + c.rng.pick(std::vector<int>{-1, 1, 1, 0, -1, 2, -2}), 0, int(lad.size()) - 1);
+          rs.push_back(r);
+        }
+        return rs;
+      };
+      const int fifth = rung(lad, fit(nearest(c.degree_pc(5), lad[size_t(home)] + 7), low, high));
+      const auto a = tune(home, fifth), a_end = tune(home, home);
+      const auto bsec = tune(std::min(int(lad.size()) - 1, home + 3), fifth);
+      for (int b = entry_bar, section = 0; b < c.bars; b += 2, ++section) {
+        const int k = section % 4;
+        const auto& rs = k == 2 ? bsec : k == 3 ? a_end : a;
+        for (size_t i = 0; i < rhythm.size(); ++i)
+          play(b * bar_q + rhythm[i].first, rhythm[i].second, lad[size_t(rs[i])], 0.95, i == 0 ? 6 : 0);
+      }
+    } else {  // twang
+      auto motif = [&] {  // eighths, quarters, a dotted quarter or a half
+        std::vector<std::pair<double, double>> m;
+        for (double pos = 0; pos < bar_q - 1e-9;) {
+          const double len = std::min(bar_q - pos, c.rng.pick(std::vector<double>{0.5, 0.5, 0.5, 1.0, 1.0, 1.5, 2.0}));
+          m.push_back({pos, len});
+          pos += len;
+        }
+        return m;
+      };
+      const auto motif_a = motif(), motif_b = motif();
+      int r = home;
+      for (int b = entry_bar; b < c.bars; ++b) {
+        const auto& motif = (b / 2) % 2 == 0 ? motif_a : motif_b;
+        const auto chord = c.chord_pcs(prog[size_t(b) % prog.size()]);
+        for (size_t i = 0; i < motif.size(); ++i) {
+          const auto [p, len] = motif[i];
+          if (b % 2 == 1 && i + 1 == motif.size()) r = home;
+          else r = std::clamp(r + c.rng.pick(std::vector<int>{-1, 1, 1, -1, 2, -2, 0}), 0, int(lad.size()) - 1);
+          const int key = lad[size_t(r)];
+          const double b0 = b * bar_q;
+          const int grace = len >= 0.5 && r > 0 && c.rng.chance(0.45) ? lad[size_t(r - 1)] : -1;  // a hammer-on
+          int with = -1;
+          if (len >= 1.0 && c.rng.chance(0.5)) {  // double stop: the chord tone a third or a fourth below
+            for (int d = 3; d <= 5 && with < 0; ++d)
+              if (std::find(chord.begin(), chord.end(), ((key - d) % 12 + 12) % 12) != chord.end() && key - d >= low)
+                with = key - d;
+          }
+          if (grace >= 0 || with >= 0) grace_then(b0 + p, len, grace, key, 0.8, with);
+          else play(b0 + p, len, key, 0.8, i == 0 ? 6 : 0);
+        }
+      }
+    }
+  } else {  // sparse
+    int last = fit((low + high) / 2 + 4, low, high);
+    for (int b = entry_bar; b < c.bars; ++b) {
+      const int deg = prog[size_t(b) % prog.size()];
+      const std::vector<int> upper = {c.degree_pc(deg + 6), c.degree_pc(deg + 8), c.degree_pc(deg + 2), c.degree_pc(deg + 4)};
+      std::vector<int> slots;
+      for (int st = 1; st < top; ++st) slots.push_back(st);
+      c.rng.shuffle(slots);
+      const int n = int(c.rng.between(1, std::min<int64_t>(3, int64_t(slots.size()))));
+      std::vector<int> on(slots.begin(), slots.begin() + n);
+      std::sort(on.begin(), on.end());
+      for (size_t i = 0; i < on.size(); ++i) {
+        const double p = on[i] * 0.5;
+        const double next = i + 1 < on.size() ? on[i + 1] * 0.5 : bar_q + 0.5;
+        const int key = fit(nearest(upper[size_t(c.rng.below(i == 0 ? 2 : 4))], last), low, high);
+        play(b * bar_q + p, std::min(1.5, next - p), key, 0.95, -10, 0.03 + std::fabs(c.rng.normal()) * 0.01);
+        last = key;
+      }
+    }
+  }
+}
+
 void melody_part(Ctx& c, const Track& tr, const Instrument& in, const std::vector<int>& prog, int entry_bar) {
   const int low = std::max(in.low, in.low + (in.high - in.low) / 4);
   const int high = std::min(in.high, low + 19);
   const double bar_q = c.meter.bar_q();
   const double density = c.mood.density * (c.s.bpm > 140 ? 0.7 : 1.0);
   const std::string& style = c.genre.melody;
+  if (is_idiom(style)) return idiom_part(c, tr, style, low, high, prog, entry_bar);
   // How much of each note's length sounds.
   const double legato = style == "long" ? 0.98 : style == "riff" ? 0.45 : style == "ostinato" ? 0.6
                         : style == "syncopated" ? 0.7 : 0.9;

@@ -105,7 +105,9 @@ Vocabulary Vocabulary::from_json(const std::string& text, const std::string& sou
     g.comping = get_or<std::string>(j, "comping", g.comping);
     g.bass = get_or<std::string>(j, "bass", g.bass);
     g.melody = get_or<std::string>(j, "melody", g.melody);
-    static const std::vector<std::string> melodies = {"straight", "long", "flowing", "ostinato", "syncopated", "riff"};
+    static const std::vector<std::string> melodies = {"straight", "long",  "flowing", "ostinato", "syncopated",
+                                                      "riff",     "blues", "bebop",   "twang",    "song",
+                                                      "sparse"};
     if (std::find(melodies.begin(), melodies.end(), g.melody) == melodies.end()) {
       std::string known;
       for (const auto& m : melodies) known += (known.empty() ? "" : ", ") + m;

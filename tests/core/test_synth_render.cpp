@@ -165,6 +165,124 @@ TEST(Composer, LeadPhrasingFollowsTheGenre) {
   EXPECT_GE(rock.notes, 36u);           // eighths: 2 per beat, 20 beats in 10 s
 }
 
+// The idiomatic lines (blues, bebop, twang, song, sparse): a solo flute in D minor at 120 BPM (a beat is 0.5 s),
+// 10 s, over 8 seeds; each idiom's notes and gestures are there.
+TEST(Composer, IdiomaticLinesCarryTheirGenre) {
+  auto clips = [](const std::string& genre) {
+    std::vector<std::vector<NoteEvent>> out;
+    for (uint64_t seed = 1; seed <= 8; ++seed) out.push_back(compose(spec(genre, {{"flute", "lead"}}, 120, "4/4", seed, 10.0), vocab()).notes);
+    return out;
+  };
+  auto rel = [](const NoteEvent& n) { return ((n.key - 2) % 12 + 12) % 12; };  // pitch class above the tonic D
+  auto count = [](const std::vector<std::vector<NoteEvent>>& cs) {
+    size_t n = 0;
+    for (const auto& c : cs) n += c.size();
+    return double(n) / double(cs.size());
+  };
+  const auto pop = clips("pop");
+
+  // Blues: only the blues scale (and the bent-up major third); the flat fifth turns up; the calls leave room.
+  const auto blues = clips("blues");
+  int flat_fifth = 0, bends = 0;
+  for (const auto& c : blues) {
+    bool ff = false;
+    for (size_t i = 0; i < c.size(); ++i) {
+      EXPECT_TRUE(std::set<int>({0, 3, 4, 5, 6, 7, 10}).count(rel(c[i]))) << c[i].key;
+      ff |= rel(c[i]) == 6;
+      if (rel(c[i]) == 4) {
+        ++bends;
+        EXPECT_TRUE(i > 0 && c[i - 1].key == c[i].key - 1 && c[i - 1].duration < 0.1) << "a major third only as a bend";
+      }
+    }
+    flat_fifth += ff;
+    double longest = 0, end = 0;  // the call leaves room: a silence of at least a beat and a half somewhere
+    for (const auto& n : c) {
+      longest = std::max(longest, n.start - end);
+      end = std::max(end, n.start + n.duration);
+    }
+    EXPECT_GT(longest, 0.75);
+  }
+  EXPECT_GE(flat_fifth, 3);
+  EXPECT_GE(bends, 2);
+
+  // Bebop: runs of swung eighths (jazz swing 0.6 puts the off-beat at 0.6 of the beat), chromatic approach notes.
+  const auto bebop = clips("jazz");
+  size_t on_grid = 0, all = 0, outside = 0;
+  const std::set<int> d_minor = {0, 2, 3, 5, 7, 8, 10};
+  for (const auto& c : bebop)
+    for (const auto& n : c) {
+      const double beat = n.start / 0.5, frac = beat - std::floor(beat);
+      on_grid += std::min({frac, 1 - frac, std::fabs(frac - 0.6)}) < 0.06;
+      outside += !d_minor.count(rel(n));
+      ++all;
+    }
+  EXPECT_GT(double(on_grid), 0.9 * double(all));
+  EXPECT_GT(double(outside), 0.1 * double(all));
+
+  // Twang: the pentatonic degrees 1 2 3 5 6 of D minor (D E F A Bb), hammer-ons from the step below (a grace note
+  // right before a higher one), double stops (a lower chord tone a third or a fourth below, struck together).
+  const auto twang = clips("country");
+  int with_double_stop = 0;
+  for (const auto& c : twang) {
+    int graces = 0;
+    bool dstop = false;
+    for (size_t i = 0; i < c.size(); ++i) {
+      if (c[i].duration < 0.07 && c[i].start < 9.9 && i + 1 < c.size()) {
+        ++graces;
+        EXPECT_GT(c[i + 1].key, c[i].key);
+        EXPECT_LE(c[i + 1].key - c[i].key, 4);
+        EXPECT_NEAR(c[i + 1].start - c[i].start, 0.0625, 1e-9);
+      }
+      bool lower_partner = false;
+      for (size_t j = 0; j < c.size(); ++j)
+        if (j != i && c[j].start == c[i].start && c[j].key > c[i].key) {
+          lower_partner = true;
+          EXPECT_GE(c[j].key - c[i].key, 3);
+          EXPECT_LE(c[j].key - c[i].key, 5);
+        }
+      dstop |= lower_partner;
+      if (!lower_partner) EXPECT_TRUE(std::set<int>({0, 2, 3, 7, 8}).count(rel(c[i]))) << c[i].key;
+    }
+    EXPECT_GE(graces, 1);
+    with_double_stop += dstop;
+  }
+  EXPECT_GE(with_double_stop, 4);
+
+  // Song: A A B A, so the first two bars (4 s at 120 BPM in 4/4) come back note for note in the next two; long notes.
+  const auto song = clips("folk");
+  double song_len = 0, pop_len = 0, song_n = 0, pop_n = 0;
+  for (const auto& c : song) {
+    std::vector<int> a, again;
+    for (const auto& n : c) {
+      EXPECT_TRUE(std::set<int>({0, 2, 3, 7, 8}).count(rel(n))) << n.key;
+      if (n.start < 3.95) a.push_back(n.key);  // (onsets jitter by a few ms around the bar line at 4 s)
+      else if (n.start < 7.95) again.push_back(n.key);
+      song_len += n.duration;
+      ++song_n;
+    }
+    EXPECT_FALSE(a.empty());
+    EXPECT_EQ(a, again);
+  }
+  for (const auto& c : pop)
+    for (const auto& n : c) pop_len += n.duration, ++pop_n;
+  EXPECT_GT(song_len / song_n, 1.2 * pop_len / pop_n);
+
+  // Sparse: one to three notes a bar, behind the (lo-fi swing 0.4) eighth grid.
+  const auto sparse = clips("lo-fi");
+  double late = 0, notes = 0;
+  for (const auto& c : sparse) {
+    EXPECT_LE(c.size(), 3u * 6u);  // 6 bars are composed for 10 s
+    for (const auto& n : c) {
+      const double beat = n.start / 0.5, base = std::floor(beat);
+      const double off = std::min(beat - base, std::fabs(beat - base - (0.5 + 0.4 / 6))) * 0.5;
+      late += std::min(off, 0.2);
+      ++notes;
+    }
+  }
+  EXPECT_LT(count(sparse), 0.5 * count(pop));
+  EXPECT_GT(late / notes, 0.025);
+}
+
 TEST(Composer, DrumsFollowTheTimeSignature) {
   // The kick's first hits repeat once per bar: 4 quarters in 4/4, 3 in 3/4, 3.5 in 7/8.
   for (auto [meter, quarters] : std::vector<std::pair<std::string, double>>{{"4/4", 4.0}, {"3/4", 3.0}, {"7/8", 3.5}}) {
