@@ -241,7 +241,8 @@ int run_eval(const EvalArgs& a, const Context& ctx) {
       result["confusion"] = z.confusion;
       std::vector<std::vector<std::string>> rows = {{"class", "items", "accuracy"}};
       for (size_t c = 0; c < classes.size(); ++c)
-        rows.push_back({classes[c], std::to_string(z.per_class_count[c]), fmt(z.per_class_accuracy[c], 3)});
+        if (z.per_class_count[c] > 0 || where.empty())  // a slice lists the classes it holds (result.json: all)
+          rows.push_back({classes[c], std::to_string(z.per_class_count[c]), fmt(z.per_class_accuracy[c], 3)});
       table = format_table(rows) + "top-1 " + fmt(z.top1) + "  top-5 " + fmt(z.top5) + "  balanced " +
               fmt(z.balanced_accuracy) + "  (" + std::to_string(z.items) + " clips, " +
               std::to_string(templates.size()) + " templates)\n";
