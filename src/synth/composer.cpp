@@ -303,6 +303,10 @@ std::vector<int> ladder(const std::vector<int>& pcs, int low, int high) {
     if (std::find(pcs.begin(), pcs.end(), ((k % 12) + 12) % 12) != pcs.end()) keys.push_back(k);
   return keys;
 }
+// A random step along a ladder of n rungs from rung r, kept on the ladder.
+int walk(Rng& rng, int r, const std::vector<int>& steps, size_t n) {
+  return std::clamp(r + rng.pick(steps), 0, int(n) - 1);
+}
 // The index in a ladder of the key nearest to `key`.
 int rung(const std::vector<int>& lad, int key) {
   int best = 0;
@@ -313,6 +317,12 @@ int rung(const std::vector<int>& lad, int key) {
 
 void idiom_part(Ctx& c, const Track& tr, const std::string& style, int low, int high, const std::vector<int>& prog,
                 int entry_bar) {
+  // The idioms' choices: starts, landing notes and steps (in rungs) of the walks, note lengths (in quarters).
+  static const std::vector<double> kCallStarts = {0.0, 0.5, 1.0}, kSongLengths = {1.0, 1.0, 1.0, 0.5, 2.0},
+                                   kTwangLengths = {0.5, 0.5, 0.5, 1.0, 1.0, 1.5, 2.0};
+  static const std::vector<int> kLandings = {0, 0, 7, 10}, kCallSteps = {-1, -1, -2, 1, 0, -1, 2},
+                                kAnswerSteps = {1, 2, -1}, kSongSteps = {-1, 1, 1, 0, -1, 2, -2},
+                                kTwangSteps = {-1, 1, 1, -1, 2, -2, 0};
   const double bar_q = c.meter.bar_q();
   const int top = int(bar_q * 2 + 0.5);  // eighths in a bar
   auto play = [&](double pos_q, double len_q, int key, double legato, int acc, double late_s = 0) {
@@ -336,7 +346,7 @@ void idiom_part(Ctx& c, const Track& tr, const std::string& style, int low, int 
     if (lad.size() < 4) return;
     // The call's rhythm, fixed for the clip: eighths and quarters from a start on or off the beat, the last note held.
     std::vector<std::pair<double, double>> call;
-    double pos = c.rng.pick(std::vector<double>{0.0, 0.5, 1.0});
+    double pos = c.rng.pick(kCallStarts);
     const int n = int(c.rng.between(3, 6));
     for (int i = 0; i < n - 1 && pos < bar_q - 1.0; ++i) {
       const double len = c.rng.chance(0.65) ? 0.5 : 1.0;
@@ -350,13 +360,13 @@ void idiom_part(Ctx& c, const Track& tr, const std::string& style, int low, int 
       for (size_t i = 0; i < call.size(); ++i) {
         const auto [p, len] = call[i];
         if (i + 1 == call.size()) {  // land on the tonic, fifth or flat seventh
-          const int target = (c.tonic + c.rng.pick(std::vector<int>{0, 0, 7, 10})) % 12;
+          const int target = (c.tonic + c.rng.pick(kLandings)) % 12;
           int best = -1;
           for (int j = 0; j < int(lad.size()); ++j)
             if (lad[size_t(j)] % 12 == target && (best < 0 || std::abs(j - r) < std::abs(best - r))) best = j;
           if (best >= 0) r = best;
         } else {
-          r = std::clamp(r + c.rng.pick(std::vector<int>{-1, -1, -2, 1, 0, -1, 2}), 0, int(lad.size()) - 1);
+          r = walk(c.rng, r, kCallSteps, lad.size());
         }
         const int key = lad[size_t(r)];
         if ((key - c.tonic + 12) % 12 == 3 && len >= 0.5 && c.rng.chance(0.6)) {  // the bend: minor third up to major
@@ -368,7 +378,7 @@ void idiom_part(Ctx& c, const Track& tr, const std::string& style, int low, int 
       if (b + 1 < c.bars && c.rng.chance(0.4)) {  // a short answer at the end of the second bar
         const double b1 = (b + 1) * bar_q;
         for (double q = std::max(0.0, bar_q - 1.5); q < bar_q - 0.25; q += 0.5) {
-          r = std::clamp(r + c.rng.pick(std::vector<int>{1, 2, -1}), 0, int(lad.size()) - 1);
+          r = walk(c.rng, r, kAnswerSteps, lad.size());
           play(b1 + q, 0.5, lad[size_t(r)], 0.8, -4);
         }
       }
@@ -422,7 +432,7 @@ void idiom_part(Ctx& c, const Track& tr, const std::string& style, int low, int 
         double pos = half * bar_q;
         const double stop = half == 0 ? bar_q : 2 * bar_q - std::min(2.0, bar_q / 2);
         while (pos < stop - 1e-9) {
-          const double len = std::min(stop - pos, c.rng.pick(std::vector<double>{1.0, 1.0, 1.0, 0.5, 2.0}));
+          const double len = std::min(stop - pos, c.rng.pick(kSongLengths));
           if (len == 0.5) {
             rhythm.push_back({pos, 0.5});
             if (pos + 0.5 < stop - 1e-9) rhythm.push_back({pos + 0.5, 0.5});
@@ -439,7 +449,7 @@ void idiom_part(Ctx& c, const Track& tr, const std::string& style, int low, int 
         int r = start;
         for (size_t i = 0; i < rhythm.size(); ++i) {
           if (i + 1 == rhythm.size()) r = end_rung;
-          else r = std::clamp(r + c.rng.pick(std::vector<int>{-1, 1, 1, 0, -1, 2, -2}), 0, int(lad.size()) - 1);
+          else r = walk(c.rng, r, kSongSteps, lad.size());
           rs.push_back(r);
         }
         return rs;
@@ -457,7 +467,7 @@ void idiom_part(Ctx& c, const Track& tr, const std::string& style, int low, int 
       auto motif = [&] {  // eighths, quarters, a dotted quarter or a half
         std::vector<std::pair<double, double>> m;
         for (double pos = 0; pos < bar_q - 1e-9;) {
-          const double len = std::min(bar_q - pos, c.rng.pick(std::vector<double>{0.5, 0.5, 0.5, 1.0, 1.0, 1.5, 2.0}));
+          const double len = std::min(bar_q - pos, c.rng.pick(kTwangLengths));
           m.push_back({pos, len});
           pos += len;
         }
@@ -471,7 +481,7 @@ void idiom_part(Ctx& c, const Track& tr, const std::string& style, int low, int 
         for (size_t i = 0; i < motif.size(); ++i) {
           const auto [p, len] = motif[i];
           if (b % 2 == 1 && i + 1 == motif.size()) r = home;
-          else r = std::clamp(r + c.rng.pick(std::vector<int>{-1, 1, 1, -1, 2, -2, 0}), 0, int(lad.size()) - 1);
+          else r = walk(c.rng, r, kTwangSteps, lad.size());
           const int key = lad[size_t(r)];
           const double b0 = b * bar_q;
           const int grace = len >= 0.5 && r > 0 && c.rng.chance(0.45) ? lad[size_t(r - 1)] : -1;  // a hammer-on
@@ -511,10 +521,10 @@ void idiom_part(Ctx& c, const Track& tr, const std::string& style, int low, int 
 void melody_part(Ctx& c, const Track& tr, const Instrument& in, const std::vector<int>& prog, int entry_bar) {
   const int low = std::max(in.low, in.low + (in.high - in.low) / 4);
   const int high = std::min(in.high, low + 19);
-  const double bar_q = c.meter.bar_q();
-  const double density = c.mood.density * (c.s.bpm > 140 ? 0.7 : 1.0);
   const std::string& style = c.genre.melody;
   if (is_idiom(style)) return idiom_part(c, tr, style, low, high, prog, entry_bar);
+  const double bar_q = c.meter.bar_q();
+  const double density = c.mood.density * (c.s.bpm > 140 ? 0.7 : 1.0);
   // How much of each note's length sounds.
   const double legato = style == "long" ? 0.98 : style == "riff" ? 0.45 : style == "ostinato" ? 0.6
                         : style == "syncopated" ? 0.7 : 0.9;

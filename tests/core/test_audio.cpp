@@ -147,39 +147,10 @@ struct LabelRow {
   int sample_rate, channels;
 };
 
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cur;
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '\r') continue;  // the file has CRLF line ends
-    if (c == '"') {
-      quoted = !quoted;
-    } else if (c == ',' && !quoted) {
-      out.push_back(cur);
-      cur.clear();
-    } else {
-      cur.push_back(c);
-    }
-  }
-  out.push_back(cur);
-  return out;
-}
-
 std::vector<LabelRow> read_labels() {
-  std::ifstream in(test::realaudio_dir() + "/labels.csv");
-  std::string line;
-  std::getline(in, line);
-  const auto header = split_csv(line);
-  std::map<std::string, size_t> col;
-  for (size_t i = 0; i < header.size(); ++i) col[header[i]] = i;
   std::vector<LabelRow> rows;
-  while (std::getline(in, line)) {
-    if (line.empty() || line == "\r") continue;
-    const auto f = split_csv(line);
-    rows.push_back({f.at(col.at("file")), std::stod(f.at(col.at("duration_s"))), std::stoi(f.at(col.at("sample_rate"))),
-                    std::stoi(f.at(col.at("channels")))});
-  }
+  for (const auto& r : test::read_csv(test::realaudio_dir() + "/labels.csv"))
+    rows.push_back({r.at("file"), std::stod(r.at("duration_s")), std::stoi(r.at("sample_rate")), std::stoi(r.at("channels"))});
   return rows;
 }
 

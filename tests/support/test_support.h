@@ -1,5 +1,6 @@
 // Helpers shared by synclap's tests.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -14,5 +15,8 @@ std::string temp_dir(const std::string& name);
 // Files in `dir` whose names match the shell pattern (fnmatch), sorted.
 std::vector<std::string> glob_files(const std::string& dir, const std::string& pattern);
 bool file_exists(const std::string& path);
+// The rows of a CSV file under its header line, each a map from column name to field (quoted fields with doubled
+// quotes, CRLF or LF line ends, blank lines skipped); no rows when the file cannot be read.
+std::vector<std::map<std::string, std::string>> read_csv(const std::string& path);
 
 }  // namespace synclap::test

@@ -375,27 +375,6 @@ TEST(CliScoreFad, PicturesBesideTheResults) {
   EXPECT_NE(first_name, std::string::npos);
 }
 
-namespace {
-// The rows of a CSV file with a header and no quoted commas: field values by column name.
-std::vector<std::map<std::string, std::string>> read_csv(const std::string& path) {
-  std::vector<std::map<std::string, std::string>> rows;
-  std::istringstream in(read_file(path));
-  std::vector<std::string> head;
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> f;
-    std::istringstream ls(line);
-    for (std::string x; std::getline(ls, x, ',');) f.push_back(x);
-    if (head.empty()) {
-      head = f;
-      continue;
-    }
-    std::map<std::string, std::string> r;
-    for (size_t i = 0; i < head.size() && i < f.size(); ++i) r[head[i]] = f[i];
-    rows.push_back(r);
-  }
-  return rows;
-}
-}  // namespace
 
 // `synclap eval --where ATTR=VALUE` evaluates a slice of the split: different attributes must all match, values
 // of one attribute are alternatives, a list label matches when it holds the value. Zero-shot writes one row per
@@ -437,7 +416,7 @@ TEST(CliEval, WhereSlicesTheSplitAndPredictionsListEachClip) {
   };
   auto items_of = [&](const std::string& out) {
     std::set<std::string> names;
-    for (const auto& r : read_csv(dir + "/" + out + "/predictions.csv"))
+    for (const auto& r : test::read_csv(dir + "/" + out + "/predictions.csv"))
       names.insert(fs::path(r.at("audio")).stem().string());
     return names;
   };
@@ -455,7 +434,7 @@ TEST(CliEval, WhereSlicesTheSplitAndPredictionsListEachClip) {
   EXPECT_EQ(items_of("either").size(), 4u);
 
   // A clip's row is the same in the slice as in the whole split, and the rows agree with result.json.
-  const auto all_rows = read_csv(dir + "/all/predictions.csv");
+  const auto all_rows = test::read_csv(dir + "/all/predictions.csv");
   const auto all_result = nlohmann::json::parse(read_file(dir + "/all/result.json"));
   int correct = 0;
   for (const auto& r : all_rows) {
@@ -466,7 +445,7 @@ TEST(CliEval, WhereSlicesTheSplitAndPredictionsListEachClip) {
   EXPECT_NEAR(all_result["top1"].get<double>(), correct / 4.0, 1e-9);
   // (A slice is classified among the label's values over the whole split: "jazz" alone would be trivial.)
   for (const char* slice : {"solo", "piano_jazz"})
-    for (const auto& r : read_csv(dir + "/" + slice + "/predictions.csv")) {
+    for (const auto& r : test::read_csv(dir + "/" + slice + "/predictions.csv")) {
       bool found = false;
       for (const auto& a : all_rows)
         if (a.at("audio") == r.at("audio")) {
