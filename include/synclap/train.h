@@ -17,9 +17,11 @@
 //   RUN/metrics.jsonl        one line per logged step ({"type":"train",...}) and per validation ({"type":"val",...})
 //   RUN/report.html          loss, learning rate, temperature and validation recall curves (SVG), kept up to date
 //   RUN/checkpoints/step-NNNNNNNN/   model.safetensors + model_config.json + preprocess.json + tokenizer files
-//                            + trainer_state.json + optimizer.pt (+ lora.safetensors); written to a temporary
+//                            + trainer_state.json + optimizer.pt (+ lora.safetensors) (+ ema.safetensors, the
+//                            weight average of "ema_decay"); written to a temporary
 //                            directory, then renamed; RUN/checkpoints/latest.json names the newest
-//   RUN/final/               the finished model (LoRA merged), loadable by every synclap command
+//   RUN/final/               the finished model (LoRA merged; the weight average with "ema_decay"), loadable by
+//                            every synclap command
 #pragma once
 #include <cstdint>
 #include <map>
@@ -97,6 +99,11 @@ struct TrainConfig {
   std::string schedule = "cosine";    // cosine | constant | linear
   double min_lr_ratio = 0.0;          // the decay ends at lr * min_lr_ratio
   double grad_clip = 1.0;             // max global gradient norm (0 = no clipping)
+  // > 0: keep an exponential moving average of the weights (parameters and floating-point buffers such as
+  // BatchNorm statistics), updated after every optimiser step with min(ema_decay, (1 + n) / (10 + n)) at the
+  // n-th step. Validation and RUN/final then use the average; step checkpoints keep the raw weights and the
+  // average (ema.safetensors), so --resume continues both exactly. 0 = off. Not with LoRA.
+  double ema_decay = 0.0;
   bool freeze_batchnorm = false;      // BatchNorm layers use (and keep) their running statistics
   std::vector<std::string> freeze;    // groups frozen for the whole run (outside stages)
   std::vector<TrainStage> stages;     // empty = one stage over the whole run

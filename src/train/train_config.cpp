@@ -68,7 +68,7 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
               "positives", "label_prompts",
               "max_val_items", "truncation", "epochs", "max_steps", "lr", "lr_audio", "lr_text", "lr_heads",
               "weight_decay", "betas", "eps", "warmup_steps", "schedule", "min_lr_ratio", "grad_clip",
-              "freeze_batchnorm", "freeze", "stages", "lora", "seed", "log_every", "checkpoint_every",
+              "freeze_batchnorm", "freeze", "stages", "lora", "ema_decay", "seed", "log_every", "checkpoint_every",
               "keep_checkpoints", "threads", "device", "comment"},
              origin);
   TrainConfig c;
@@ -126,6 +126,7 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
   take(j, "schedule", c.schedule, origin);
   take(j, "min_lr_ratio", c.min_lr_ratio, origin);
   take(j, "grad_clip", c.grad_clip, origin);
+  take(j, "ema_decay", c.ema_decay, origin);
   take(j, "freeze_batchnorm", c.freeze_batchnorm, origin);
   take(j, "freeze", c.freeze, origin);
   take(j, "seed", c.seed, origin);
@@ -190,6 +191,9 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
   if (!(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1)) throw Error(origin + ": betas must be in [0, 1)");
   if (c.audio_augment_prob < 0 || c.audio_augment_prob > 1 || c.caption_augment_prob < 0 || c.caption_augment_prob > 1)
     throw Error(origin + ": augmentation probabilities must be in [0, 1]");
+  if (!(c.ema_decay >= 0 && c.ema_decay < 1)) throw Error(origin + ": \"ema_decay\" must be in [0, 1) (0 = no weight average)");
+  if (c.ema_decay > 0 && c.lora_rank > 0)
+    throw Error(origin + ": \"ema_decay\" and \"lora\" cannot be combined (the average is kept of the full weights)");
   if (c.log_every < 1) c.log_every = 1;
   check_groups(c.freeze, origin + ": freeze");
   return c;
@@ -251,6 +255,7 @@ std::string TrainConfig::to_json() const {
   j["schedule"] = schedule;
   j["min_lr_ratio"] = min_lr_ratio;
   j["grad_clip"] = grad_clip;
+  j["ema_decay"] = ema_decay;
   j["freeze_batchnorm"] = freeze_batchnorm;
   j["freeze"] = freeze;
   j["stages"] = json::array();

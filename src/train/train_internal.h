@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +54,26 @@ struct LabelPromptSet {
 };
 LabelPromptSet make_label_prompt_set(const std::string& label, const std::string& text_template, double weight,
                                      const std::vector<nlohmann::json>& item_labels);
+
+// An exponential moving average of a model's floating-point state (parameters and buffers, by name): after the
+// n-th update (n = 0, 1, ...) avg = d * avg + (1 - d) * current with d = min(decay, (1 + n) / (10 + n)), so the
+// early, far-from-trained weights fade quickly. swap() exchanges the model's values with the averages in place
+// (again to undo), so the model can be validated or saved with the average; save()/load() keep it across
+// --resume. Integer buffers are not averaged (the model's own are used).
+class WeightAverage {
+ public:
+  WeightAverage(const std::vector<std::pair<std::string, torch::Tensor>>& state, double decay);
+  static double decay_at(double decay, int64_t n) { return std::min(decay, double(1 + n) / double(10 + n)); }
+  void update(int64_t n);
+  void swap();
+  void save(const std::string& path) const;
+  void load(const std::string& path);
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<torch::Tensor> model_, avg_;
+  double decay_;
+};
 
 // A line chart as a standalone SVG: several named series of (x, y) points sharing the axes.
 struct ChartSeries {

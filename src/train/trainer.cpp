@@ -187,6 +187,7 @@ class Trainer {
   std::string tokenizer_dir_;
   int max_tokens_ = 77;
   std::unique_ptr<LoraAdapters> lora_;
+  std::unique_ptr<WeightAverage> ema_;  // "ema_decay" > 0
 
   std::vector<GroupSlot> slots_;
   std::vector<torch::Tensor> all_params_;  // every parameter the optimiser holds
@@ -491,6 +492,12 @@ void Trainer::set_train_modes() {
 std::map<std::string, double> Trainer::validate() {
   std::map<std::string, double> out;
   if (val_items_.empty()) return out;
+  // With a weight average, validation measures the average (the model RUN/final will hold).
+  struct AverageSwap {
+    WeightAverage* w;
+    explicit AverageSwap(WeightAverage* a) : w(a) { if (w) w->swap(); }
+    ~AverageSwap() { if (w) w->swap(); }
+  } swap_in(ema_.get());
   model_->eval();
   torch::NoGradGuard ng;
   if (!val_loader_) val_loader_ = make_loader(val_items_, false);  // keeps its feature cache between epochs
@@ -559,6 +566,7 @@ void Trainer::save_checkpoint_dir(bool final_model) {
     save_checkpoint(*model_, contract_, tmp.string(), meta);
     copy_tokenizer(tokenizer_dir_, tmp.string());
     if (lora_) lora_->save((tmp / "lora.safetensors").string(), meta);
+    if (ema_) ema_->save((tmp / "ema.safetensors").string());
     {
       torch::serialize::OutputArchive ar;
       optim_->save(ar);
@@ -584,7 +592,9 @@ void Trainer::save_checkpoint_dir(bool final_model) {
       fs::remove_all(ftmp);
       fs::create_directories(ftmp);
       if (lora_) lora_->merge();
+      if (ema_) ema_->swap();  // the final model is the average; the raw weights are in the step checkpoint
       save_checkpoint(*model_, contract_, ftmp.string(), meta);
+      if (ema_) ema_->swap();
       copy_tokenizer(tokenizer_dir_, ftmp.string());
       const fs::path fdst = fs::path(run_dir_) / "final";
       fs::remove_all(fdst);
@@ -608,6 +618,13 @@ void Trainer::load_resume() {
     if (dst.size() != src.size()) throw FileError(resume_dir_, "LoRA adapters do not match the config");
     torch::NoGradGuard ng;
     for (size_t i = 0; i < dst.size(); ++i) dst[i].copy_(src[i]);
+  }
+  if (ema_) {
+    const std::string ep = (fs::path(resume_dir_) / "ema.safetensors").string();
+    if (!fs::exists(ep))
+      throw FileError(resume_dir_, "has no ema.safetensors: the run was started without \"ema_decay\", so it cannot be "
+                                   "resumed with it");
+    ema_->load(ep);
   }
   const std::string op = (fs::path(resume_dir_) / "optimizer.pt").string();
   try {
@@ -670,6 +687,7 @@ TrainSummary Trainer::run() {
       for (auto& p : lora_->parameters()) all.push_back(p);
     dist_->broadcast(all, 0);
   }
+  if (cfg_.ema_decay > 0) ema_ = std::make_unique<WeightAverage>(model_->state_tensors(), cfg_.ema_decay);
   if (opt_.resume) load_resume();
 
   TrainSummary sum;
@@ -774,6 +792,7 @@ TrainSummary Trainer::run() {
         torch::NoGradGuard ng;
         model_->logit_scale_a.clamp_(0.0, ln100);
         model_->logit_scale_t.clamp_(0.0, ln100);
+        if (ema_) ema_->update(state_.step);
         last_loss = global_loss;
         loss_ema = std::isnan(loss_ema) ? global_loss : 0.9 * loss_ema + 0.1 * global_loss;
       } else {

@@ -295,6 +295,50 @@ TEST(TrainConfig, ParsesAndRejects) {
   EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "label_prompts": [{"template": "{} music"}]})"), Error);
   EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "label_prompts": [{"label": "g", "template": "{}", "weight": 0}]})"), Error);
   EXPECT_THROW(TrainConfig::from_file("/nonexistent/train.json"), FileError);
+  EXPECT_DOUBLE_EQ(TrainConfig::from_json(R"({"model": "m.json", "ema_decay": 0.99})").ema_decay, 0.99);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "ema_decay": 1})"), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "ema_decay": -0.1})"), Error);
+  EXPECT_THROW(TrainConfig::from_json(R"({"model": "m.json", "ema_decay": 0.9, "lora": {"rank": 2, "targets": ["text"]}})"),
+               Error);
+}
+
+// The weight average by hand: two updates of a float parameter and a float buffer with the warmed-up decay,
+// an integer buffer left alone, swap() in and out, and save/load through a file.
+TEST(TrainEma, AverageFollowsTheFormulaSwapsAndSaves) {
+  auto w = torch::tensor({1.0f, 2.0f});
+  auto b = torch::tensor({10.0f});
+  auto count = torch::tensor({int64_t(3)});
+  std::vector<std::pair<std::string, torch::Tensor>> state{{"w", w}, {"b", b}, {"n", count}};
+  WeightAverage avg(state, 0.5);
+  EXPECT_DOUBLE_EQ(WeightAverage::decay_at(0.5, 0), 0.1);
+  EXPECT_DOUBLE_EQ(WeightAverage::decay_at(0.5, 8), 0.5);  // 9/18
+  EXPECT_DOUBLE_EQ(WeightAverage::decay_at(0.999, 90), 91.0 / 100.0);
+  w.copy_(torch::tensor({3.0f, 4.0f}));
+  b.fill_(20.0f);
+  avg.update(0);  // d = 0.1: 0.1 * old + 0.9 * new
+  w.copy_(torch::tensor({5.0f, 6.0f}));
+  b.fill_(0.0f);
+  avg.update(100);  // d = 0.5
+  // Expected: w: 0.1*1+0.9*3 = 2.8 -> 0.5*2.8+0.5*5 = 3.9; 0.1*2+0.9*4 = 3.8 -> 4.9; b: 19 -> 9.5.
+  avg.swap();
+  EXPECT_NEAR(w[0].item<float>(), 3.9f, 1e-6);
+  EXPECT_NEAR(w[1].item<float>(), 4.9f, 1e-6);
+  EXPECT_NEAR(b[0].item<float>(), 9.5f, 1e-6);
+  EXPECT_EQ(count[0].item<int64_t>(), 3);
+  const std::string file = temp_dir("train_ema_unit") + "/ema.safetensors";
+  avg.save(file);  // the averages are in the model now; the file holds the raw weights
+  avg.swap();
+  EXPECT_NEAR(w[0].item<float>(), 5.0f, 1e-6);
+  EXPECT_NEAR(b[0].item<float>(), 0.0f, 1e-6);
+  WeightAverage other(state, 0.5);
+  other.load(file);
+  other.swap();
+  EXPECT_NEAR(w[0].item<float>(), 5.0f, 1e-6);  // loaded raw weights swapped in: unchanged
+  other.swap();
+  // A file that lacks a tensor is refused, naming the file.
+  auto extra = torch::zeros({2});
+  WeightAverage wider({{"w", w}, {"b", b}, {"extra", extra}}, 0.5);
+  EXPECT_THROW(wider.load(file), FileError);
 }
 
 TEST(TrainRun, LearnsWritesCheckpointsAndReport) {
@@ -362,6 +406,51 @@ TEST(TrainRun, ResumeContinuesExactly) {
   ASSERT_EQ(la.size(), lb.size());
   for (size_t i = 0; i < la.size(); ++i)
     if (la[i]["type"] == "train") EXPECT_NEAR(la[i]["loss"].get<double>(), lb[i]["loss"].get<double>(), 1e-5) << i;
+}
+
+// With "ema_decay", RUN/final holds the average (not the raw weights of the last step checkpoint), validation
+// measures it, and an interrupted run resumes the average exactly.
+TEST(TrainRun, WeightAverageIsTheFinalModelAndResumesExactly) {
+  const std::string data = make_dataset("train_ema_data", 40);
+  TrainConfig cfg = tiny_config(8);
+  cfg.max_val_items = 0;
+  cfg.ema_decay = 0.8;
+  TrainOptions a;
+  a.data = data;
+  a.progress = false;
+  a.out = temp_dir("train_ema_straight");
+  run_training(cfg, a);
+  ASSERT_TRUE(fs::exists(a.out + "/checkpoints/step-00000008/ema.safetensors"));
+  const auto raw = weights_of(a.out + "/checkpoints/step-00000008");
+  const auto fin = weights_of(a.out + "/final");
+  EXPECT_GT(max_diff(raw, fin, "audio_model."), 1e-4);
+  EXPECT_GT(max_diff(raw, fin, "text_model."), 1e-4);
+
+  TrainOptions b = a;
+  b.out = temp_dir("train_ema_split");
+  b.stop_after_steps = 3;
+  EXPECT_TRUE(run_training(cfg, b).interrupted);
+  b.stop_after_steps = -1;
+  b.resume = true;
+  EXPECT_EQ(run_training(cfg, b).steps, 8);
+  EXPECT_LE(max_diff(fin, weights_of(b.out + "/final")), 1e-6);
+  EXPECT_LE(max_diff(raw, weights_of(b.out + "/checkpoints/step-00000008")), 1e-6);
+
+  // Resuming a run made without the average, with it, is refused, naming the checkpoint.
+  TrainConfig plain = cfg;
+  plain.ema_decay = 0;
+  TrainOptions c = a;
+  c.out = temp_dir("train_ema_plain");
+  c.stop_after_steps = 2;
+  run_training(plain, c);
+  c.stop_after_steps = -1;
+  c.resume = true;
+  try {
+    run_training(cfg, c);
+    ADD_FAILURE() << "resume without ema.safetensors was accepted";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find("ema.safetensors"), std::string::npos) << e.what();
+  }
 }
 
 TEST(TrainRun, FrozenTowerStaysFixed) {
