@@ -58,7 +58,8 @@ std::string role_phrase(const std::string& name, const std::string& role, Rng& r
       {"chords", {"{} chords", "comping {}", "{} harmony", "{} accompaniment"}},
       {"bass", {"a {} bassline", "{} on bass", "a {} bass part", "a low {} line"}},
       {"pad", {"{} pads", "a {} backdrop", "sustained {}", "a bed of {}"}},
-      {"drums", {"{}", "a {} groove", "{} keeping time", "a {} beat"}}};
+      {"drums", {"{}", "a {} groove", "{} keeping time", "a {} beat"}},
+      {"counter", {"a {} counter-melody", "{} answering the lead", "a {} counterline", "{} behind the melody"}}};
   auto it = forms.find(role);
   if (it == forms.end()) return name;
   static const std::vector<std::string> bass_named = {"a {} line", "{} underneath", "a low {} line", "a {} groove"};

@@ -588,6 +588,27 @@ void melody_part(Ctx& c, const Track& tr, const Instrument& in, const std::vecto
   }
 }
 
+// A counter-line: a band's second melodic instrument under the lead. It answers rather than competes: from the
+// second bar on, the guide tones of each chord (its third, then its seventh or fifth) in half-bar notes, each
+// moved to the nearest key, in the low part of the instrument's range and softer than the lead, so that the
+// clip's "lead" is the one instrument that carries the tune.
+void counter_part(Ctx& c, const Track& tr, const Instrument& in, const std::vector<int>& prog) {
+  const int low = in.low + (in.high - in.low) / 8;
+  const int high = std::min(in.high, low + 14);
+  const double bar_q = c.meter.bar_q();
+  int last = (low + high) / 2;
+  for (int b = 1; b < c.bars; ++b) {
+    const auto pcs = c.chord_pcs(prog[size_t(b) % prog.size()]);
+    const int guides[2] = {pcs[1], pcs.size() > 3 ? pcs[3] : pcs[2]};
+    for (int h = 0; h < 2; ++h) {
+      const int key = fit(nearest(guides[h], last), low, high);
+      last = key;
+      const double t = c.time_of(b * bar_q + h * bar_q / 2);
+      c.note(tr.channel, t, bar_q / 2 * c.q * 0.95, key, c.velocity(t, -14));
+    }
+  }
+}
+
 // 16-step patterns in 4/4 ("x" hit, "o" soft hit); other meters play them through drum_step_map().
 struct Pattern {
   std::vector<std::pair<int, std::string>> lanes;  // (drum key, 16 chars)
@@ -721,7 +742,11 @@ Score compose(const ClipSpec& s, const Vocabulary& v) {
       if (next_channel == 9) ++next_channel;
       t.channel = next_channel++;
       t.program = in.program;
-      t.volume = part.role == "lead" ? 112 : part.role == "bass" ? 108 : part.role == "pad" ? 78 : 92;
+      t.volume = part.role == "lead"      ? 112
+                 : part.role == "bass"    ? 108
+                 : part.role == "pad"     ? 78
+                 : part.role == "counter" ? 84
+                                          : 92;
       t.pan = part.role == "bass" ? 64 : int(c.rng.between(34, 94));
     }
     score.tracks.push_back(t);
@@ -732,6 +757,8 @@ Score compose(const ClipSpec& s, const Vocabulary& v) {
     } else if (part.role == "chords" || part.role == "pad") {
       chords_part(c, t, in, prog, part.role == "pad");
       if (s.parts.size() == 1) melody_part(c, t, in, prog, 0);  // a solo keyboard/guitar plays both
+    } else if (part.role == "counter") {
+      counter_part(c, t, in, prog);
     } else {
       // Lead: in larger ensembles it sometimes enters after the first bar.
       const int entry = s.parts.size() >= 3 && c.rng.chance(0.4) ? 1 : 0;

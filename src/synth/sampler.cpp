@@ -232,9 +232,11 @@ struct Sampler::Impl {
     const int n = int(rng.between(ens.min_instruments, ens.max_instruments));
     const bool drums = v.genres[size_t(s.genre)].drums != "none";
     // A genre with drums has its groove from the duo up (the drums carry most of what makes it that genre).
+    // A band's second melodic instrument plays a counter-line under the lead (one instrument carries the tune,
+    // so the clip's "lead" label is unambiguous); it is drawn from the instruments that can lead.
     const std::vector<std::string> order =
-        drums ? std::vector<std::string>{"lead", "drums", "chords", "bass", "pad", "lead", "chords"}
-              : std::vector<std::string>{"lead", "chords", "bass", "pad", "pad", "lead", "chords"};
+        drums ? std::vector<std::string>{"lead", "drums", "chords", "bass", "pad", "counter", "chords"}
+              : std::vector<std::string>{"lead", "chords", "bass", "pad", "pad", "counter", "chords"};
     std::vector<std::string> roles;
     for (int i = 0; i < n; ++i) roles.push_back(order[size_t(i) % order.size()]);
     if (n == 1 && rng.chance(0.4)) roles[0] = "chords";
@@ -263,10 +265,11 @@ struct Sampler::Impl {
       roles.erase(it);
     }
     for (const auto& role : roles) {
+      const std::string plays = role == "counter" ? "lead" : role;  // an instrument that can lead can answer
       std::vector<int> cand;
       for (size_t i = 0; i < v.instruments.size(); ++i) {
         const auto& r = v.instruments[i].roles;
-        if (!used.count(int(i)) && std::find(r.begin(), r.end(), role) != r.end()) cand.push_back(int(i));
+        if (!used.count(int(i)) && std::find(r.begin(), r.end(), plays) != r.end()) cand.push_back(int(i));
       }
       if (cand.empty()) continue;  // the vocabulary has too few instruments of this role: a smaller ensemble
       // Only the genre's pairs matter for instruments (pairs with key or tempo would over-constrain).

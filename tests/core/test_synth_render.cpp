@@ -168,6 +168,38 @@ TEST(Composer, LeadPhrasingFollowsTheGenre) {
   EXPECT_GE(rock.notes, 36u);           // eighths: 2 per beat, 20 beats in 10 s
 }
 
+// A six-piece band's second melodic instrument answers under the lead instead of playing a second lead: from the
+// second bar, half-bar guide tones (thirds and sevenths of each chord), lower in its range, on a quieter track and
+// with softer notes than the lead's, and far fewer notes.
+TEST(Composer, CounterLineStaysUnderTheLead) {
+  const auto s = spec("jazz", {{"trumpet", "lead"}, {"drum kit", "drums"}, {"piano", "chords"}, {"acoustic bass", "bass"},
+                               {"warm pad", "pad"}, {"alto sax", "counter"}}, 120, "4/4", 3, 10.0);
+  const Score sc = compose(s, vocab());
+  ASSERT_EQ(sc.tracks.size(), 6u);
+  const Track& lead = sc.tracks[0];
+  const Track& counter = sc.tracks[5];
+  EXPECT_EQ(counter.role, "counter");
+  EXPECT_LT(counter.volume, lead.volume);
+  std::vector<NoteEvent> ln, cn;
+  for (const auto& n : sc.notes) {
+    if (n.channel == lead.channel) ln.push_back(n);
+    if (n.channel == counter.channel) cn.push_back(n);
+  }
+  ASSERT_FALSE(cn.empty());
+  EXPECT_LT(cn.size() * 2, ln.size()) << cn.size() << " counter notes vs " << ln.size() << " lead notes";
+  // From the second bar on (a bar is 2 s), half-bar notes (1 s, 95 % of it sounding).
+  const auto& sax = vocab().instruments[size_t(vocab().find_instrument("alto sax"))];
+  double mean_vel_c = 0, mean_vel_l = 0;
+  for (const auto& n : cn) {
+    EXPECT_GE(n.start, 2.0 - 0.05);
+    EXPECT_GE(n.duration, 0.9 - 1e-9);
+    EXPECT_LE(n.key, sax.low + (sax.high - sax.low) / 8 + 14);
+    mean_vel_c += n.velocity;
+  }
+  for (const auto& n : ln) mean_vel_l += n.velocity;
+  EXPECT_LT(mean_vel_c / double(cn.size()), mean_vel_l / double(ln.size()));
+}
+
 // The idiomatic lines (blues, bebop, twang, song, sparse), given to five genres of the default vocabulary (which
 // itself keeps the plain phrasings: bench/RESULTS.md): a solo flute in D minor at 120 BPM (a beat is 0.5 s),
 // 10 s, over 8 seeds; each idiom's notes and gestures are there.

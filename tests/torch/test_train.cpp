@@ -383,10 +383,7 @@ TEST(TrainRun, ResumeContinuesExactly) {
   const std::string data = make_dataset("train_resume_data", 40);
   TrainConfig cfg = tiny_config(8);
   cfg.max_val_items = 0;
-  TrainOptions a;
-  a.data = data;
-  a.progress = false;
-  a.out = temp_dir("train_resume_straight");
+  TrainOptions a = quiet_options(data, "train_resume_straight");
   run_training(cfg, a);
 
   TrainOptions b = a;
@@ -415,10 +412,7 @@ TEST(TrainRun, WeightAverageIsTheFinalModelAndResumesExactly) {
   TrainConfig cfg = tiny_config(8);
   cfg.max_val_items = 0;
   cfg.ema_decay = 0.8;
-  TrainOptions a;
-  a.data = data;
-  a.progress = false;
-  a.out = temp_dir("train_ema_straight");
+  TrainOptions a = quiet_options(data, "train_ema_straight");
   run_training(cfg, a);
   ASSERT_TRUE(fs::exists(a.out + "/checkpoints/step-00000008/ema.safetensors"));
   const auto raw = weights_of(a.out + "/checkpoints/step-00000008");
