@@ -127,7 +127,7 @@ struct Vocabulary {
 
 struct InstrumentPart {
   int instrument = 0;  // index into Vocabulary::instruments
-  std::string role;    // lead | chords | bass | pad | drums
+  std::string role;    // lead | chords | bass | pad | drums | counter (a second melodic instrument under the lead)
 };
 
 struct ClipSpec {
