@@ -35,8 +35,13 @@ def main():
             acc[(lab["ensemble"], kind)][1] += 1
             if not ok and r["predicted"] in (leads[1:] + counters):
                 other += 1
+    by_kind = collections.defaultdict(lambda: [0, 0])
     for (ens, kind), (right, n) in sorted(acc.items()):
         print(f"{ens:11s} {kind:15s} {right:4d} / {n:4d} = {100.0 * right / n:5.1f} %")
+        by_kind[kind][0] += right
+        by_kind[kind][1] += n
+    for kind, (right, n) in sorted(by_kind.items()):
+        print(f"{'all':11s} {kind:15s} {right:4d} / {n:4d} = {100.0 * right / n:5.1f} %")
     print(f"wrong answers naming the clip's other melodic instrument: {other}")
 
 

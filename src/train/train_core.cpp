@@ -4,8 +4,8 @@
 #include <set>
 
 #include "io/torch/checkpoint.h"
+#include "io/torch/tensor_io.h"
 #include "synclap/error.h"
-#include "synclap/safetensors.h"
 #include "synclap/eval.h"
 #include "synclap/util.h"
 #include "train/distributed.h"
@@ -138,42 +138,33 @@ WeightAverage::WeightAverage(const std::vector<std::pair<std::string, torch::Ten
   torch::NoGradGuard ng;
   for (const auto& [name, t] : state) {
     if (!t.is_floating_point()) continue;
-    names_.push_back(name);
     model_.push_back(t);
-    avg_.push_back(t.detach().clone());
+    avg_.emplace_back(name, t.detach().clone());
   }
 }
 
 void WeightAverage::update(int64_t n) {
   torch::NoGradGuard ng;
   const double d = decay_at(decay_, n);
-  for (size_t i = 0; i < avg_.size(); ++i) avg_[i].mul_(d).add_(model_[i].detach(), 1.0 - d);
+  for (size_t i = 0; i < avg_.size(); ++i) avg_[i].second.mul_(d).add_(model_[i].detach(), 1.0 - d);
 }
 
 void WeightAverage::swap() {
   torch::NoGradGuard ng;
   for (size_t i = 0; i < avg_.size(); ++i) {
     auto tmp = model_[i].detach().clone();
-    model_[i].detach().copy_(avg_[i]);
-    avg_[i].copy_(tmp);
+    model_[i].detach().copy_(avg_[i].second);
+    avg_[i].second.copy_(tmp);
   }
 }
 
 void WeightAverage::save(const std::string& path) const {
-  SafetensorsWriter w;
-  for (size_t i = 0; i < avg_.size(); ++i) {
-    auto t = avg_[i].detach().to(torch::kCPU, torch::kFloat).contiguous();
-    w.add(names_[i], DType::F32, t.sizes().vec(), t.data_ptr(), size_t(t.numel()) * sizeof(float));
-  }
-  w.set_metadata("synclap_ema_decay", std::to_string(decay_));
-  w.write(path);
+  write_tensors(path, avg_, {{"synclap_ema_decay", std::to_string(decay_)}});
 }
 
 void WeightAverage::load(const std::string& path) {
-  std::vector<std::pair<std::string, torch::Tensor>> targets;
-  for (size_t i = 0; i < avg_.size(); ++i) targets.emplace_back(names_[i], avg_[i]);
   torch::NoGradGuard ng;
-  load_state(targets, {path});
+  load_state(avg_, {path});
 }
 
 }  // namespace synclap

@@ -58,8 +58,8 @@ LabelPromptSet make_label_prompt_set(const std::string& label, const std::string
 // An exponential moving average of a model's floating-point state (parameters and buffers, by name): after the
 // n-th update (n = 0, 1, ...) avg = d * avg + (1 - d) * current with d = min(decay, (1 + n) / (10 + n)), so the
 // early, far-from-trained weights fade quickly. swap() exchanges the model's values with the averages in place
-// (again to undo), so the model can be validated or saved with the average; save()/load() keep it across
-// --resume. Integer buffers are not averaged (the model's own are used).
+// (again to undo); an Applied guard holds the average in the model for a scope (validation, saving RUN/final).
+// save()/load() keep it across --resume. Integer buffers are not averaged (the model's own are used).
 class WeightAverage {
  public:
   WeightAverage(const std::vector<std::pair<std::string, torch::Tensor>>& state, double decay);
@@ -69,9 +69,25 @@ class WeightAverage {
   void save(const std::string& path) const;
   void load(const std::string& path);
 
+  // The average in the model while the guard lives; nothing when given no average.
+  class Applied {
+   public:
+    explicit Applied(WeightAverage* w) : w_(w) {
+      if (w_) w_->swap();
+    }
+    ~Applied() {
+      if (w_) w_->swap();
+    }
+    Applied(const Applied&) = delete;
+    Applied& operator=(const Applied&) = delete;
+
+   private:
+    WeightAverage* w_;
+  };
+
  private:
-  std::vector<std::string> names_;
-  std::vector<torch::Tensor> model_, avg_;
+  std::vector<torch::Tensor> model_;                        // the model's tensors
+  std::vector<std::pair<std::string, torch::Tensor>> avg_;  // their averages, by name
   double decay_;
 };
 

@@ -493,11 +493,7 @@ std::map<std::string, double> Trainer::validate() {
   std::map<std::string, double> out;
   if (val_items_.empty()) return out;
   // With a weight average, validation measures the average (the model RUN/final will hold).
-  struct AverageSwap {
-    WeightAverage* w;
-    explicit AverageSwap(WeightAverage* a) : w(a) { if (w) w->swap(); }
-    ~AverageSwap() { if (w) w->swap(); }
-  } swap_in(ema_.get());
+  WeightAverage::Applied average(ema_.get());
   model_->eval();
   torch::NoGradGuard ng;
   if (!val_loader_) val_loader_ = make_loader(val_items_, false);  // keeps its feature cache between epochs
@@ -592,9 +588,10 @@ void Trainer::save_checkpoint_dir(bool final_model) {
       fs::remove_all(ftmp);
       fs::create_directories(ftmp);
       if (lora_) lora_->merge();
-      if (ema_) ema_->swap();  // the final model is the average; the raw weights are in the step checkpoint
-      save_checkpoint(*model_, contract_, ftmp.string(), meta);
-      if (ema_) ema_->swap();
+      {
+        WeightAverage::Applied average(ema_.get());  // the final model is the average; the step checkpoint: raw
+        save_checkpoint(*model_, contract_, ftmp.string(), meta);
+      }
       copy_tokenizer(tokenizer_dir_, ftmp.string());
       const fs::path fdst = fs::path(run_dir_) / "final";
       fs::remove_all(fdst);

@@ -168,9 +168,8 @@ TEST(Composer, LeadPhrasingFollowsTheGenre) {
   EXPECT_GE(rock.notes, 36u);           // eighths: 2 per beat, 20 beats in 10 s
 }
 
-// A six-piece band's second melodic instrument answers under the lead instead of playing a second lead: from the
-// second bar, half-bar guide tones (thirds and sevenths of each chord), lower in its range, on a quieter track and
-// with softer notes than the lead's, and far fewer notes.
+// A six-piece band's second melodic instrument answers under the lead instead of playing a second lead: half-bar
+// notes from the second bar, low in its range, on a quieter track, softer and far fewer than the lead's.
 TEST(Composer, CounterLineStaysUnderTheLead) {
   const auto s = spec("jazz", {{"trumpet", "lead"}, {"drum kit", "drums"}, {"piano", "chords"}, {"acoustic bass", "bass"},
                                {"warm pad", "pad"}, {"alto sax", "counter"}}, 120, "4/4", 3, 10.0);
