@@ -91,7 +91,20 @@ struct Sampler::Impl {
   SamplerOptions opt;
   synth::Rng rng;
   int64_t index = 0;
-  std::unordered_map<std::string, int64_t> single, pairs;
+  // Use counts of values and of value pairs. The clips whose instruments are balanced against the genre (in a set
+  // that also has genre-instrumented ones) choose their instruments by counts kept over those clips alone: against
+  // the counts of the whole set they would take exactly the instruments the genre clips leave unused, and for each
+  // genre the ones it does not use (anti-genre, not balanced).
+  struct Counts {
+    std::unordered_map<std::string, int64_t> single, pairs;
+    void add(const std::vector<std::string>& chosen) {
+      for (size_t i = 0; i < chosen.size(); ++i) {
+        ++single[chosen[i]];
+        for (size_t j = i + 1; j < chosen.size(); ++j) ++pairs[pair_key(chosen[i], chosen[j])];
+      }
+    }
+  };
+  Counts all, balanced_clips;
   std::vector<std::pair<std::string, std::string>> heldout;
   std::set<std::string> heldout_keys;
   std::vector<int64_t> heldout_used;
@@ -141,8 +154,9 @@ struct Sampler::Impl {
 
   // Chooses among candidate values the one with the lowest use (own count + pair counts with what is
   // already chosen), skipping held-out pairs unless allowed; ties broken at random.
-  int choose(const std::string& attr, const std::vector<std::string>& names, const std::vector<std::string>& chosen,
-             bool allow_heldout, const std::vector<double>& bias = {}, const std::vector<int>& candidates = {}) {
+  int choose(const Counts& counts, const std::string& attr, const std::vector<std::string>& names,
+             const std::vector<std::string>& chosen, bool allow_heldout, const std::vector<double>& bias = {},
+             const std::vector<int>& candidates = {}) {
     std::vector<int> cand = candidates;
     if (cand.empty())
       for (size_t i = 0; i < names.size(); ++i) cand.push_back(int(i));
@@ -152,12 +166,12 @@ struct Sampler::Impl {
       const std::string av = attr + "=" + names[size_t(i)];
       bool bad = false;
       double score = 0;
-      auto it = single.find(av);
-      score += 4.0 * double(it == single.end() ? 0 : it->second);
+      auto it = counts.single.find(av);
+      score += 4.0 * double(it == counts.single.end() ? 0 : it->second);
       for (const auto& c : chosen) {
         if (!allow_heldout && is_heldout(av, c)) bad = true;
-        auto pt = pairs.find(pair_key(av, c));
-        score += double(pt == pairs.end() ? 0 : pt->second);
+        auto pt = counts.pairs.find(pair_key(av, c));
+        score += double(pt == counts.pairs.end() ? 0 : pt->second);
       }
       if (bad) continue;
       if (!bias.empty()) score += bias[size_t(i)];
@@ -214,7 +228,7 @@ struct Sampler::Impl {
             bias.push_back(b);
           }
         }
-        value = choose(attr, names, chosen, deliberate, bias, allowed);
+        value = choose(all, attr, names, chosen, deliberate, bias, allowed);
       }
       field(s, attr) = value;
       chosen.push_back(attr + "=" + names[size_t(value)]);
@@ -291,15 +305,13 @@ struct Sampler::Impl {
           if (typical->count(i)) own.push_back(i);
         if (!own.empty()) cand = own;
       }
-      const int inst = choose("instrument", inames, ctx, deliberate, {}, cand);
+      const bool own_counts = s.instrumentation == "balanced";
+      const int inst = choose(own_counts ? balanced_clips : all, "instrument", inames, ctx, deliberate, {}, cand);
       assign(inst, role);
     }
 
-    // Counts.
-    for (size_t i = 0; i < chosen.size(); ++i) {
-      ++single[chosen[i]];
-      for (size_t j = i + 1; j < chosen.size(); ++j) ++pairs[pair_key(chosen[i], chosen[j])];
-    }
+    all.add(chosen);
+    if (s.instrumentation == "balanced") balanced_clips.add(chosen);
 
     // Split: held-out combinations never go to training.
     bool held = false;
