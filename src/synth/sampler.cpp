@@ -264,6 +264,8 @@ struct Sampler::Impl {
       if (tr.uniform() < opt.genre_instruments) typical = &typical_of_genre[size_t(s.genre)];
       s.instrumentation = typical->empty() ? "balanced" : "genre";  // a genre without typical instruments: balanced
     }
+    const bool balanced_clip = s.instrumentation == "balanced";
+    const Counts& instrument_counts = balanced_clip ? balanced_clips : all;
     std::set<int> used;
     auto assign = [&](int inst, const std::string& role) {
       s.parts.push_back({inst, role});
@@ -305,13 +307,12 @@ struct Sampler::Impl {
           if (typical->count(i)) own.push_back(i);
         if (!own.empty()) cand = own;
       }
-      const bool own_counts = s.instrumentation == "balanced";
-      const int inst = choose(own_counts ? balanced_clips : all, "instrument", inames, ctx, deliberate, {}, cand);
+      const int inst = choose(instrument_counts, "instrument", inames, ctx, deliberate, {}, cand);
       assign(inst, role);
     }
 
     all.add(chosen);
-    if (s.instrumentation == "balanced") balanced_clips.add(chosen);
+    if (balanced_clip) balanced_clips.add(chosen);
 
     // Split: held-out combinations never go to training.
     bool held = false;
