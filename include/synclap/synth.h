@@ -42,6 +42,9 @@ struct Genre : VocabEntry {
   bool sevenths = false;          // chords with sevenths
   int drum_kit = 0;               // GM drum kit program (bank 128)
   std::vector<std::string> modes; // preferred modes (empty = any)
+  // Time signatures typical of the genre (vocabulary names; empty = any), drawn when a clip's meter follows its
+  // genre (SamplerOptions::genre_meters).
+  std::vector<std::string> time_signatures;
   // Instruments typical of the genre (vocabulary names), drawn when a clip's instrumentation follows its genre
   // (SamplerOptions::genre_instruments).
   std::vector<std::string> typical_instruments;
@@ -166,6 +169,10 @@ struct SamplerOptions {
   // "typical_instruments"), role by role where the genre has one for the role, as real genres sound. 0 (the
   // default): instruments are balanced against the genre like every other pair.
   double genre_instruments = 0.0;
+  // Share of clips whose time signature is one of their genre's typical ones (the vocabulary's genre
+  // "time_signatures"; house in 4/4, a waltz-time folk song in 3/4), balanced among those. 0 (the default): the
+  // time signature is balanced against the genre like every other pair, so house comes in 7/8 as often as in 4/4.
+  double genre_meters = 0.0;
 };
 
 // Draws clip specs in sequence. Values are chosen greedily to balance single-value and pair counts
@@ -321,6 +328,7 @@ struct SynthRunOptions {
   int captions_per_clip = 5;
   double val_fraction = 0.05, test_fraction = 0.05;  // split shares (SamplerOptions)
   double genre_instruments = 0.0;                     // SamplerOptions::genre_instruments
+  double genre_meters = 0.0;                          // SamplerOptions::genre_meters
   std::string paraphrase_command;     // optional: "{caption}" -> paraphrases, one per stdout line
   bool progress = true;
   int64_t stop_after = -1;            // tests: stop (as if killed) after this many new clips

@@ -85,6 +85,7 @@ SynthRunResult run_synth(const SynthRunOptions& o) {
   so.val_fraction = o.val_fraction;
   so.test_fraction = o.test_fraction;
   so.genre_instruments = o.genre_instruments;
+  so.genre_meters = o.genre_meters;
   Sampler sampler(vocab, so);
   const auto specs = sampler.take(o.count);
 
@@ -100,6 +101,7 @@ SynthRunResult run_synth(const SynthRunOptions& o) {
   meta["val_fraction"] = o.val_fraction;
   meta["test_fraction"] = o.test_fraction;
   meta["genre_instruments"] = o.genre_instruments;
+  meta["genre_meters"] = o.genre_meters;
   meta["vocabulary"] = vocab.source;
   meta["vocabulary_sha256"] = sha256_hex(vocab.json);
   ordered_json held = ordered_json::array();
@@ -110,9 +112,9 @@ SynthRunResult run_synth(const SynthRunOptions& o) {
     const auto old = nlohmann::json::parse(read_file(meta_path));
     // Settings that older directories lack had these values then.
     const std::map<std::string, nlohmann::json> before = {
-        {"val_fraction", 0.05}, {"test_fraction", 0.05}, {"genre_instruments", 0.0}};
+        {"val_fraction", 0.05}, {"test_fraction", 0.05}, {"genre_instruments", 0.0}, {"genre_meters", 0.0}};
     for (const char* k : {"seed", "seconds", "generator", "captions_per_clip", "vocabulary_sha256", "paraphrase_command",
-                          "val_fraction", "test_fraction", "genre_instruments"})
+                          "val_fraction", "test_fraction", "genre_instruments", "genre_meters"})
       if (old.contains(k) ? old[k] != nlohmann::json(meta[k])
                           : !before.count(k) || before.at(k) != nlohmann::json(meta[k]))
         throw Error(o.out_dir + ": holds a dataset made with a different " + k +

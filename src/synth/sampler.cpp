@@ -109,6 +109,7 @@ struct Sampler::Impl {
   std::set<std::string> heldout_keys;
   std::vector<int64_t> heldout_used;
   std::vector<std::set<int>> typical_of_genre;  // each genre's typical instruments, by index
+  std::vector<std::vector<int>> meters_of_genre;  // each genre's typical time signatures, by index
 
   Impl(const Vocabulary& vocab, SamplerOptions o) : v(vocab), opt(std::move(o)), rng(synth::derive_seed(opt.seed, 0, "sampler")) {
     if (!opt.heldout.empty()) {
@@ -147,16 +148,21 @@ struct Sampler::Impl {
       std::set<int> t;
       for (const auto& name : g.typical_instruments) t.insert(v.find_instrument(name));
       typical_of_genre.push_back(std::move(t));
+      std::vector<int> m;
+      for (const auto& name : g.time_signatures)
+        for (size_t i = 0; i < v.time_signatures.size(); ++i)
+          if (v.time_signatures[i].name == name) m.push_back(int(i));
+      meters_of_genre.push_back(std::move(m));
     }
   }
 
   bool is_heldout(const std::string& a, const std::string& b) const { return heldout_keys.count(pair_key(a, b)) > 0; }
 
-  // Chooses among candidate values the one with the lowest use (own count + pair counts with what is
-  // already chosen), skipping held-out pairs unless allowed; ties broken at random.
+  // Chooses among candidate values the one with the lowest use (own count, unless pairs_only, + pair counts with
+  // what is already chosen), skipping held-out pairs unless allowed; ties broken at random.
   int choose(const Counts& counts, const std::string& attr, const std::vector<std::string>& names,
              const std::vector<std::string>& chosen, bool allow_heldout, const std::vector<double>& bias = {},
-             const std::vector<int>& candidates = {}) {
+             const std::vector<int>& candidates = {}, bool pairs_only = false) {
     std::vector<int> cand = candidates;
     if (cand.empty())
       for (size_t i = 0; i < names.size(); ++i) cand.push_back(int(i));
@@ -167,7 +173,7 @@ struct Sampler::Impl {
       bool bad = false;
       double score = 0;
       auto it = counts.single.find(av);
-      score += 4.0 * double(it == counts.single.end() ? 0 : it->second);
+      if (!pairs_only) score += 4.0 * double(it == counts.single.end() ? 0 : it->second);
       for (const auto& c : chosen) {
         if (!allow_heldout && is_heldout(av, c)) bad = true;
         auto pt = counts.pairs.find(pair_key(av, c));
@@ -213,10 +219,17 @@ struct Sampler::Impl {
       } else {
         std::vector<double> bias;
         std::vector<int> allowed;  // empty: every value
+        bool within_genre = false;  // balanced by the counts of pairs with the genre alone
         if (attr == "tempo") {     // only tempo words that overlap the genre's typical range: genre must be audible
           int64_t lo, hi;
           for (size_t t = 0; t < v.tempos.size(); ++t)
             if (bpm_overlap(v.genres[size_t(s.genre)], v.tempos[t], &lo, &hi)) allowed.push_back(int(t));
+        }
+        if (attr == "time_signature" && opt.genre_meters > 0 && !meters_of_genre[size_t(s.genre)].empty()) {
+          // The genre's meters, for a share of the clips (its own generator), balanced within the genre: by the set's
+          // counts, which the many 4/4 genres fill, a genre with 4/4 among others would never get 4/4.
+          synth::Rng mr(synth::derive_seed(opt.seed, uint64_t(s.index), "genre-meters"));
+          if (mr.uniform() < opt.genre_meters) allowed = meters_of_genre[size_t(s.genre)], within_genre = true;
         }
         if (attr == "mode") {  // prefer the genre's modes and the mood's major/minor colour
           const auto& g = v.genres[size_t(s.genre)];
@@ -228,7 +241,8 @@ struct Sampler::Impl {
             bias.push_back(b);
           }
         }
-        value = choose(all, attr, names, chosen, deliberate, bias, allowed);
+        value = within_genre ? choose(all, attr, names, {chosen[0]}, deliberate, {}, allowed, /*pairs_only=*/true)
+                             : choose(all, attr, names, chosen, deliberate, bias, allowed);
       }
       field(s, attr) = value;
       chosen.push_back(attr + "=" + names[size_t(value)]);

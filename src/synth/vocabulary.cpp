@@ -118,6 +118,7 @@ Vocabulary Vocabulary::from_json(const std::string& text, const std::string& sou
     g.sevenths = get_or<bool>(j, "sevenths", false);
     g.drum_kit = get_or<int>(j, "drum_kit", 0);
     if (j.contains("modes")) g.modes = j["modes"].get<std::vector<std::string>>();
+    if (j.contains("time_signatures")) g.time_signatures = j["time_signatures"].get<std::vector<std::string>>();
     if (j.contains("typical_instruments"))
       g.typical_instruments = j["typical_instruments"].get<std::vector<std::string>>();
   });
@@ -202,6 +203,12 @@ Vocabulary Vocabulary::from_json(const std::string& text, const std::string& sou
       bool found = false;
       for (const auto& mm : v.modes) found |= mm.name == m;
       if (!found) c.fail("genre " + g.name, "unknown mode \"" + m + "\"");
+    }
+  for (const auto& g : v.genres)
+    for (const auto& m : g.time_signatures) {
+      bool found = false;
+      for (const auto& ts : v.time_signatures) found |= ts.name == m;
+      if (!found) c.fail("genre " + g.name, "time signature \"" + m + "\" is not in the time_signatures");
     }
   return v;
 }

@@ -228,6 +228,64 @@ TEST(SynthSampler, GenreInstrumentsFollowTheGenreForTheirShare) {
   }
 }
 
+TEST(SynthSampler, GenreMetersFollowTheGenreForTheirShare) {
+  auto meter_of = [&](const ClipSpec& s) { return vocab().time_signatures[size_t(s.time_signature)].name; };
+  auto typical = [&](const ClipSpec& s) {
+    const auto& m = vocab().genres[size_t(s.genre)].time_signatures;
+    return m.empty() || std::find(m.begin(), m.end(), meter_of(s)) != m.end();
+  };
+  const int house = [] {
+    for (size_t g = 0; g < vocab().genres.size(); ++g)
+      if (vocab().genres[g].name == "house") return int(g);
+    return -1;
+  }();
+  ASSERT_GE(house, 0);
+  ASSERT_EQ(vocab().genres[size_t(house)].time_signatures, std::vector<std::string>{"4/4"});
+  SamplerOptions o;
+  o.seed = 11;
+  // By default the meter is balanced against the genre: house in other meters than 4/4, most of the time.
+  int house_clips = 0, house_44 = 0;
+  for (const auto& s : Sampler(vocab(), o).take(600))
+    if (s.genre == house) ++house_clips, house_44 += meter_of(s) == "4/4";
+  ASSERT_GT(house_clips, 15);
+  EXPECT_LT(house_44, house_clips / 2);
+  // With the share at 1 every clip takes one of its genre's meters, each about equally often within the genre
+  // (balanced by the set's counts instead, a genre that has 4/4 among others would never get it), and every
+  // time signature of the vocabulary still occurs.
+  o.genre_meters = 1.0;
+  const auto specs = Sampler(vocab(), o).take(600);
+  std::map<int, std::map<std::string, int>> by_genre;
+  std::set<std::string> meters;
+  for (const auto& s : specs) {
+    EXPECT_TRUE(typical(s)) << s.labels_json(vocab());
+    ++by_genre[s.genre][meter_of(s)];
+    meters.insert(meter_of(s));
+  }
+  EXPECT_EQ(meters.size(), vocab().time_signatures.size());
+  for (const auto& [g, counts] : by_genre) {
+    const auto& m = vocab().genres[size_t(g)].time_signatures;
+    int n = 0;
+    for (const auto& [name, c] : counts) n += c;
+    for (const auto& name : m) EXPECT_GE(counts.count(name) ? counts.at(name) : 0, n / int(m.size()) - 1)
+        << vocab().genres[size_t(g)].name << " in " << name;
+  }
+  // A share: about that many clips follow their genre beyond the ones that would by chance.
+  o.genre_meters = 0.5;
+  int follow = 0;
+  for (const auto& s : Sampler(vocab(), o).take(600)) follow += typical(s);
+  EXPECT_GT(follow, 0.42 * 600);
+  EXPECT_LT(follow, 0.85 * 600);
+  // Typical meters must be in the vocabulary.
+  nlohmann::json j = nlohmann::json::parse(vocab().json);
+  j["genres"][0]["time_signatures"] = {"4/4", "11/8"};
+  try {
+    Vocabulary::from_json(j.dump(), "t.json");
+    FAIL() << "accepted an unknown time signature";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("11/8"), std::string::npos) << e.what();
+  }
+}
+
 TEST(SynthSampler, SplitsAreSeededAndHeldOutCombinationsNeverTrain) {
   SamplerOptions o;
   o.seed = 3;

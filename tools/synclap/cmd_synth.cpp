@@ -32,6 +32,10 @@ Command reg("synth", "Make synthetic text-music pairs (built-in composer or an e
                              "Share of clips whose instruments are drawn from their genre's typical ones "
                              "(the vocabulary's typical_instruments; default 0: balanced against the genre)")
                   ->check(CLI::Range(0.0, 1.0));
+              sub.add_option("--genre-meters", o->genre_meters,
+                             "Share of clips whose time signature is one of their genre's typical ones "
+                             "(the vocabulary's genre time_signatures; default 0: balanced against the genre)")
+                  ->check(CLI::Range(0.0, 1.0));
               sub.add_option("--timeout", o->timeout_s, "Seconds an external command may run (default 600)");
               sub.add_option("--retries", o->retries, "Retries of a failing external command (default 2)");
               sub.add_option("--paraphrase", o->paraphrase_command,
