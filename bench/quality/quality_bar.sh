@@ -3,11 +3,14 @@
 #
 #   bash bench/quality/quality_bar.sh BUILD_DIR [OUT_DIR]      (default OUT_DIR: out/quality-bar)
 #
-# The recipe is configs/train/cnn-cpu-synth-curriculum.json (caption curriculum + label prompts); QB_CONFIG=FILE
-# picks another, e.g. the plain configs/train/cnn-cpu-synth.json.
+# The recipe is configs/train/cnn-cpu-synth-curriculum.json (caption curriculum + label prompts, 12 epochs since
+# session 10: 23-24 minutes at the 43-60 samples/s of that session's machine; the 25 samples/s machine of sessions
+# 6-9 would need about 42); QB_CONFIG=FILE picks another, e.g. the plain configs/train/cnn-cpu-synth.json.
 # 1. synthesise 6 600 clips of 10 s (seed 1; 5 % validation, 8 % test: about 5 550 train and 500 test clips;
 #    80 % of the clips played by their genre's typical instruments, the rest balanced: QB_GENRE_INSTRUMENTS=0
-#    gives the fully balanced set of the earlier runs in bench/RESULTS.md),
+#    gives the fully balanced set of the earlier runs in bench/RESULTS.md; every clip in one of its genre's
+#    typical time signatures, house in 4/4 and a folk tune in 4/4, 3/4 or 6/8: QB_GENRE_METERS=0 gives the meters
+#    balanced against the genre, as before session 10),
 # 2. train cnn-cpu from scratch with the recipe (the time that counts for the bar),
 # 3. evaluate on the test split: text->audio retrieval, zero-shot genre and lead instrument (both also apart on
 #    the clips played by their genre's typical instruments and on the balanced ones).
@@ -23,7 +26,7 @@ mkdir -p "$OUT"
 
 t0=$(date +%s)
 "$S" synth --out "$OUT/data" --count 6600 --seed 1 --seconds 10 --val-fraction 0.05 --test-fraction 0.08 \
-  --genre-instruments "${QB_GENRE_INSTRUMENTS:-0.8}"
+  --genre-instruments "${QB_GENRE_INSTRUMENTS:-0.8}" --genre-meters "${QB_GENRE_METERS:-1}"
 t1=$(date +%s)
 CONFIG=${QB_CONFIG:-$HERE/configs/train/cnn-cpu-synth-curriculum.json}
 args=(train --data "$OUT/data" --config "$CONFIG" --out "$OUT/run")
