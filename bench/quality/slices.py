@@ -9,7 +9,9 @@ clips were classified right:
     a lead and a counter-line), and how many wrong answers named the clip's other melodic instrument;
   - by instrumentation (genre-typical or balanced) and ensemble;
   - solo clips by the solo instrument's role (lead, or chords: a keyboard or guitar playing the whole song);
-  - by how many training clips have the clip's label value (the label the predictions classify; e.g. rare leads).
+  - by how many training clips have the clip's label value (the label the predictions classify; e.g. rare leads);
+  - balanced clips of duos to full bands by their label value (which genres the instruments alone carried);
+  - the commonest wrong answers in solo clips, true -> predicted, with the solo instruments.
 """
 import collections
 import csv
@@ -49,7 +51,8 @@ def main():
     label = keys[0] if keys else None
     in_train = collections.Counter(v.get(label) for v in train_values) if label else collections.Counter()
 
-    by_band, by_instr, solo, by_count = (collections.defaultdict(lambda: [0, 0]) for _ in range(4))
+    by_band, by_instr, solo, by_count, balanced_bands = (collections.defaultdict(lambda: [0, 0]) for _ in range(5))
+    solo_wrong = collections.defaultdict(list)
     other = 0
     for r in rows:
         lab = labels[r["audio"].split("/")[-1]]
@@ -61,6 +64,10 @@ def main():
         slices = [(by_band, (lab["ensemble"], kind)), (by_instr, (lab.get("instrumentation", "-"), lab["ensemble"]))]
         if lab["ensemble"] == "solo" and parts:
             slices.append((solo, (lab.get("instrumentation", "-"), parts[0]["role"])))
+            if r["correct"] not in ("1", "true"):
+                solo_wrong[(r["label"], r["predicted"])].append(f"{parts[0]['instrument']} ({parts[0]['role']})")
+        elif lab.get("instrumentation") == "balanced":
+            slices.append((balanced_bands, r["label"]))
         if label:
             n = in_train[r["label"]]
             slices.append((by_count, "< 60" if n < 60 else "60-119" if n < 120 else "120-199" if n < 200 else ">= 200"))
@@ -81,6 +88,12 @@ def main():
     table("solo clips by instrumentation and the solo instrument's role", solo)
     if label:
         table(f"by the number of training clips with the clip's {label}", by_count)
+    if balanced_bands:
+        table(f"balanced clips of duos to full bands, by {label or 'label'}", balanced_bands)
+    if solo_wrong:
+        print("commonest wrong answers in solo clips (true -> predicted: solo instruments)")
+        for (true, pred), insts in sorted(solo_wrong.items(), key=lambda x: -len(x[1]))[:8]:
+            print(f"  {true} -> {pred}: {len(insts)} ({', '.join(sorted(insts))})")
 
 
 if __name__ == "__main__":

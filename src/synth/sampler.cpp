@@ -144,14 +144,14 @@ struct Sampler::Impl {
     }
     for (const auto& [a, b] : heldout) heldout_keys.insert(pair_key(a, b));
     heldout_used.assign(heldout.size(), 0);
+    const auto meter_names = v.values("time_signature");
     for (const auto& g : v.genres) {
       std::set<int> t;
       for (const auto& name : g.typical_instruments) t.insert(v.find_instrument(name));
       typical_of_genre.push_back(std::move(t));
-      std::vector<int> m;
+      std::vector<int> m;  // the vocabulary has checked that each name is one of its time signatures
       for (const auto& name : g.time_signatures)
-        for (size_t i = 0; i < v.time_signatures.size(); ++i)
-          if (v.time_signatures[i].name == name) m.push_back(int(i));
+        m.push_back(int(std::find(meter_names.begin(), meter_names.end(), name) - meter_names.begin()));
       meters_of_genre.push_back(std::move(m));
     }
   }

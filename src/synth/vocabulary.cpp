@@ -198,18 +198,16 @@ Vocabulary Vocabulary::from_json(const std::string& text, const std::string& sou
     for (const auto& name : g.typical_instruments)
       if (v.find_instrument(name) < 0)
         c.fail("genre " + g.name, "typical instrument \"" + name + "\" is not in the instruments");
-  for (const auto& g : v.genres)
-    for (const auto& m : g.modes) {
-      bool found = false;
-      for (const auto& mm : v.modes) found |= mm.name == m;
-      if (!found) c.fail("genre " + g.name, "unknown mode \"" + m + "\"");
-    }
-  for (const auto& g : v.genres)
-    for (const auto& m : g.time_signatures) {
-      bool found = false;
-      for (const auto& ts : v.time_signatures) found |= ts.name == m;
-      if (!found) c.fail("genre " + g.name, "time signature \"" + m + "\" is not in the time_signatures");
-    }
+  const auto named = [](const auto& entries, const std::string& name) {
+    return std::any_of(entries.begin(), entries.end(), [&](const auto& e) { return e.name == name; });
+  };
+  for (const auto& g : v.genres) {
+    for (const auto& m : g.modes)
+      if (!named(v.modes, m)) c.fail("genre " + g.name, "unknown mode \"" + m + "\"");
+    for (const auto& m : g.time_signatures)
+      if (!named(v.time_signatures, m))
+        c.fail("genre " + g.name, "time signature \"" + m + "\" is not in the time_signatures");
+  }
   return v;
 }
 
