@@ -24,6 +24,7 @@ CnnAudioConfig CnnAudioConfig::from_json(const json& j) {
     c.convs_per_block = j.value("convs_per_block", c.convs_per_block);
     c.hidden_size = j.value("hidden_size", c.hidden_size);
     c.dropout = j.value("dropout", c.dropout);
+    c.temporal_layers = j.value("temporal_layers", c.temporal_layers);
   } catch (const json::exception& e) {
     throw Error(std::string("cnn audio config: ") + e.what());
   }
@@ -32,9 +33,11 @@ CnnAudioConfig CnnAudioConfig::from_json(const json& j) {
 }
 
 json CnnAudioConfig::to_json() const {
-  return json{{"model_type", "cnn_audio"}, {"num_mel_bins", num_mel_bins}, {"in_channels", in_channels},
-              {"channels", channels},      {"convs_per_block", convs_per_block}, {"hidden_size", hidden_size},
-              {"dropout", dropout}};
+  json j{{"model_type", "cnn_audio"}, {"num_mel_bins", num_mel_bins}, {"in_channels", in_channels},
+         {"channels", channels},      {"convs_per_block", convs_per_block}, {"hidden_size", hidden_size},
+         {"dropout", dropout}};
+  if (temporal_layers > 0) j["temporal_layers"] = temporal_layers;  // older configs stay as they were
+  return j;
 }
 
 void CnnAudioConfig::validate() const {
@@ -47,6 +50,7 @@ void CnnAudioConfig::validate() const {
   if (convs_per_block != 1 && convs_per_block != 2) fail("convs_per_block must be 1 or 2");
   if (hidden_size <= 0) fail("hidden_size must be positive");
   if (!(dropout >= 0.0 && dropout < 1.0)) fail("dropout must be in [0, 1)");
+  if (temporal_layers < 0 || temporal_layers > 8) fail("temporal_layers must be in [0, 8]");
 }
 
 CnnAudioBlockImpl::CnnAudioBlockImpl(int64_t in, int64_t out, int64_t convs) {
@@ -64,6 +68,14 @@ torch::Tensor CnnAudioBlockImpl::forward(const torch::Tensor& x) {
   return y;
 }
 
+CnnTemporalLayerImpl::CnnTemporalLayerImpl(int64_t channels, int64_t dilation) {
+  conv = register_module(
+      "conv", nn::Conv1d(nn::Conv1dOptions(channels, channels, 3).dilation(dilation).padding(dilation).bias(false)));
+  bn = register_module("bn", nn::BatchNorm1d(channels));
+}
+
+torch::Tensor CnnTemporalLayerImpl::forward(const torch::Tensor& x) { return x + torch::relu(bn(conv(x))); }
+
 CnnAudioEncoderImpl::CnnAudioEncoderImpl(const CnnAudioConfig& config) : c_(config) {
   c_.validate();
   batch_norm = register_module("batch_norm", nn::BatchNorm2d(c_.num_mel_bins));
@@ -72,6 +84,10 @@ CnnAudioEncoderImpl::CnnAudioEncoderImpl(const CnnAudioConfig& config) : c_(conf
   for (auto ch : c_.channels) {
     blocks->push_back(CnnAudioBlock(in, ch, c_.convs_per_block));
     in = ch;
+  }
+  if (c_.temporal_layers > 0) {
+    temporal = register_module("temporal", nn::ModuleList());
+    for (int64_t i = 0; i < c_.temporal_layers; ++i) temporal->push_back(CnnTemporalLayer(in, int64_t(1) << i));
   }
   if (c_.hidden_size != in) fc = register_module("fc", nn::Linear(in, c_.hidden_size));
 }
@@ -93,6 +109,8 @@ HtsatOutput CnnAudioEncoderImpl::forward(const torch::Tensor& input_features, co
   }
   out.last_hidden_state = x.transpose(2, 3);  // [B, C, F', T'] (frequency rows, time columns, as HTS-AT)
   auto t = x.mean(3);                          // mean over frequency -> [B, C, T']
+  if (temporal)
+    for (auto& m : *temporal) t = m->as<CnnTemporalLayerImpl>()->forward(t);
   auto pooled = std::get<0>(t.max(2)) + t.mean(2);
   if (c_.dropout > 0.0 && is_training())
     pooled = nn::functional::dropout(pooled, nn::functional::DropoutFuncOptions().p(c_.dropout).training(true));
@@ -109,6 +127,13 @@ void CnnAudioEncoderImpl::init_weights(uint64_t seed) {
       const double fan_out = static_cast<double>(conv->weight.size(0) * conv->weight[0][0].numel());
       conv->weight.copy_(torch::empty(conv->weight.sizes()).normal_(0.0, std::sqrt(2.0 / fan_out), gen));
       if (conv->bias.defined()) conv->bias.zero_();
+    } else if (auto* conv1d = m->as<nn::Conv1dImpl>()) {
+      const double fan_out = static_cast<double>(conv1d->weight.size(0) * conv1d->weight.size(2));
+      conv1d->weight.copy_(torch::empty(conv1d->weight.sizes()).normal_(0.0, std::sqrt(2.0 / fan_out), gen));
+    } else if (auto* bn1d = m->as<nn::BatchNorm1dImpl>()) {
+      bn1d->weight.zero_();  // a temporal layer starts as the identity
+      bn1d->bias.zero_();
+      bn1d->reset_running_stats();
     } else if (auto* lin = m->as<nn::LinearImpl>()) {
       lin->weight.copy_(torch::empty(lin->weight.sizes()).normal_(0.0, 0.02, gen));
       lin->bias.zero_();

@@ -114,3 +114,51 @@ TEST(CnnAudio, OverfitsTinyBatch) {
   auto pred = head(enc->forward(x).pooler_output).argmax(1);
   EXPECT_TRUE(torch::equal(pred, y));
 }
+
+// Temporal layers: residual dilated convolutions over the last map's frames. They start as the identity (the
+// same seed gives the same embedding as the tower without them), widen what one output frame hears, are kept
+// by the config and are named temporal.N.{conv,bn}.
+TEST(CnnAudio, TemporalLayersStartAsIdentityAndWidenTheView) {
+  CnnAudioConfig plain_cfg, cfg;
+  cfg.temporal_layers = 3;
+  CnnAudioEncoder plain(plain_cfg), enc(cfg);
+  plain->init_weights(7);
+  enc->init_weights(7);
+  plain->eval();
+  enc->eval();
+  torch::NoGradGuard no_grad;
+  auto x = fake_logmel(2, 1, 1001, 5);
+  EXPECT_TRUE(torch::equal(plain->forward(x).pooler_output, enc->forward(x).pooler_output));
+
+  // With the scales at 1 the layers act. Frame 0 of the last map (32 input frames apart) then hears audio beyond
+  // the blocks' receptive field (187 frames, so frame 0 reaches frame 96 at most): change only frames 200..1000
+  // and compare frame 0 of the mean over frequency before and after the layers (dilations 1, 2, 4 reach 7
+  // frames of the map = 224 input frames further). The pooled max + mean hears the whole clip either way.
+  for (auto& m : *enc->temporal) m->as<CnnTemporalLayerImpl>()->bn->weight.fill_(1.0);
+  auto y = x.clone();
+  y.slice(2, 200, 1001).add_(20.0);
+  auto frame0 = [&](CnnAudioEncoder& e, const torch::Tensor& in) {
+    auto out = e->forward(in, {}, true);
+    auto t = out.last_hidden_state.mean(2);  // [B, C, T'] before the temporal layers
+    for (auto& m : *e->temporal) t = m->as<CnnTemporalLayerImpl>()->forward(t);
+    return std::make_pair(out.last_hidden_state.mean(2).select(2, 0), t.select(2, 0));
+  };
+  auto [before_x, after_x] = frame0(enc, x);
+  auto [before_y, after_y] = frame0(enc, y);
+  EXPECT_TRUE(torch::equal(before_x, before_y));  // the blocks alone do not reach that far
+  EXPECT_GT((after_x - after_y).abs().max().item<double>(), 1e-3);  // the layers do
+  EXPECT_FALSE(torch::equal(plain->forward(x).pooler_output, enc->forward(x).pooler_output));
+
+  std::vector<std::string> names;
+  for (const auto& p : enc->named_parameters()) names.push_back(p.key());
+  EXPECT_NE(std::find(names.begin(), names.end(), "temporal.2.conv.weight"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "temporal.0.bn.weight"), names.end());
+  EXPECT_EQ(enc->temporal[2]->as<CnnTemporalLayerImpl>()->conv->options.dilation()->at(0), 4);
+
+  auto back = CnnAudioConfig::from_json(cfg.to_json());
+  EXPECT_EQ(back.temporal_layers, 3);
+  EXPECT_FALSE(plain_cfg.to_json().contains("temporal_layers"));  // configs without the layers read as before
+  auto j = cfg.to_json();
+  j["temporal_layers"] = -1;
+  EXPECT_THROW(CnnAudioConfig::from_json(j), synclap::Error);
+}
