@@ -11,7 +11,8 @@
 #    gives the fully balanced set of the earlier runs in bench/RESULTS.md; every clip in one of its genre's
 #    typical time signatures, house in 4/4 and a folk tune in 4/4, 3/4 or 6/8: QB_GENRE_METERS=0 gives the meters
 #    balanced against the genre, as before session 10),
-# 2. train cnn-cpu from scratch with the recipe (the time that counts for the bar),
+# 2. train cnn-cpu-temporal (cnn-cpu with temporal layers after the CNN, since session 11) from scratch with the
+#    recipe (the time that counts for the bar),
 # 3. evaluate on the test split: text->audio retrieval, zero-shot genre and lead instrument (both also apart on
 #    the clips played by their genre's typical instruments and on the balanced ones).
 # A re-run continues where it stopped (synthesis and training resume). Figures go to OUT_DIR/eval-*/result.json

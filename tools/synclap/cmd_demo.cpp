@@ -1,8 +1,8 @@
 // synclap demo: the main job on its built-in defaults, start to finish with no input:
 //   1. synthesise a small text-music dataset (built-in composer + FluidSynth; as the quality bar's set, 80 % of
 //      the clips played by their genre's typical instruments),
-//   2. train a CPU CLAP model on it from scratch (cnn-cpu: CNN audio tower + small text transformer) with the
-//      quality-bar recipe (caption curriculum, label prompts), resized,
+//   2. train a CPU CLAP model on it from scratch (cnn-cpu-temporal: CNN audio tower with temporal layers + small
+//      text transformer) with the quality-bar recipe (caption curriculum, label prompts), resized,
 //   3. evaluate it on the held-out test split (retrieval, zero-shot genre and lead instrument),
 //   4. index the test clips and answer a few text queries,
 //   5. print a results table and write OUT/report.html (with the training curves and confusion matrices).
@@ -152,7 +152,7 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
   timings["synthesise"] = now_seconds() - t;
 
   // 2. Training
-  banner(ctx, 2, "train a CPU CLAP model from scratch (cnn-cpu)");
+  banner(ctx, 2, "train a CPU CLAP model from scratch (cnn-cpu-temporal)");
   t = now_seconds();
   if (!fs::exists(run + "/final/model.safetensors")) {
     // The quality-bar recipe (configs/train/cnn-cpu-synth-curriculum.json: optimiser, loss terms, caption
@@ -161,7 +161,7 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
     json cfg = json::parse(
         TrainConfig::from_file(source_config("configs/train/cnn-cpu-synth-curriculum.json")).to_json());
     cfg["comment"] = "written by synclap demo from configs/train/cnn-cpu-synth-curriculum.json";
-    cfg["model"] = source_config("configs/cnn-cpu.json");
+    cfg["model"] = source_config("configs/cnn-cpu-temporal.json");  // the recipe's model
     cfg["batch_size"] = a.batch;
     cfg["warmup_steps"] = 20;
     cfg["max_val_items"] = 200;
