@@ -73,6 +73,10 @@ struct TrainConfig {
   std::string train_split = "train", val_split = "val";
   int batch_size = 32;                // global batch (split over processes)
   int workers = 2;
+  // Caption batches are padded to their longest caption. With N > 1 the training step sorts a batch's captions
+  // by length and runs the text tower on N groups, each padded to its own longest, then restores the order:
+  // the same embeddings (up to rounding) for fewer padded tokens.
+  int text_buckets = 1;
   std::string cache_dir = "auto";     // feature cache: "auto" = DATA/.synclap-cache (RUN/cache if DATA is read-only),
                                       // "none" = no disk cache, else a directory
   int64_t memory_cache_mb = 2048;

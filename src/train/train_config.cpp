@@ -63,7 +63,7 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
   }
   if (!j.is_object()) throw Error(origin + ": a training config must be a JSON object");
   check_keys(j,
-             {"model", "init", "tokenizer", "train_split", "val_split", "batch_size", "workers", "cache_dir",
+             {"model", "init", "tokenizer", "train_split", "val_split", "batch_size", "workers", "text_buckets", "cache_dir",
               "memory_cache_mb", "audio_augment", "audio_augment_prob", "caption_augment_prob", "random_caption",
               "positives", "label_prompts",
               "max_val_items", "truncation", "epochs", "max_steps", "lr", "lr_audio", "lr_text", "lr_heads",
@@ -83,6 +83,7 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
   take(j, "val_split", c.val_split, origin);
   take(j, "batch_size", c.batch_size, origin);
   take(j, "workers", c.workers, origin);
+  take(j, "text_buckets", c.text_buckets, origin);
   take(j, "cache_dir", c.cache_dir, origin);
   take(j, "memory_cache_mb", c.memory_cache_mb, origin);
   if (j.contains("audio_augment") && !j["audio_augment"].is_null())
@@ -179,6 +180,7 @@ TrainConfig TrainConfig::from_json(const std::string& json_text, const std::stri
   }
   if (c.batch_size < 2) throw Error(origin + ": \"batch_size\" must be at least 2 (the loss contrasts the batch)");
   if (c.workers < 0) throw Error(origin + ": \"workers\" must be >= 0");
+  if (c.text_buckets < 1) throw Error(origin + ": \"text_buckets\" must be >= 1");
   if (c.epochs < 0 || c.max_steps < 0 || (c.epochs == 0 && c.max_steps == 0 && c.stages.empty()))
     throw Error(origin + ": give \"epochs\", \"max_steps\" or \"stages\"");
   if (!(c.lr > 0)) throw Error(origin + ": \"lr\" must be > 0");
@@ -223,6 +225,7 @@ std::string TrainConfig::to_json() const {
   j["val_split"] = val_split;
   j["batch_size"] = batch_size;
   j["workers"] = workers;
+  j["text_buckets"] = text_buckets;
   j["cache_dir"] = cache_dir;
   j["memory_cache_mb"] = memory_cache_mb;
   if (audio_augment.empty()) j["audio_augment"] = "";

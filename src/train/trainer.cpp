@@ -162,6 +162,8 @@ class Trainer {
   void setup_label_prompts();
   // Token ids and attention masks [N, L] (padded to the longest), on the training device.
   std::pair<torch::Tensor, torch::Tensor> encode_texts(const std::vector<std::string>& texts) const;
+  // The text tower's embeddings of a batch's captions, in `text_buckets` length-sorted groups (see TrainConfig).
+  torch::Tensor embed_captions(const std::vector<std::string>& texts);
   std::unique_ptr<Loader> make_loader(const std::vector<TrainItem>& items, bool training) const;
   void apply_freeze(const TrainStage& st);
   void set_train_modes();
@@ -409,6 +411,27 @@ std::pair<torch::Tensor, torch::Tensor> Trainer::encode_texts(const std::vector<
   auto ids = torch::from_blob(enc.input_ids.data(), {enc.batch, enc.length}, torch::kLong).clone();
   auto mask = torch::from_blob(enc.attention_mask.data(), {enc.batch, enc.length}, torch::kLong).clone();
   return {to_device(ids), to_device(mask)};
+}
+
+torch::Tensor Trainer::embed_captions(const std::vector<std::string>& texts) {
+  auto [ids, mask] = encode_texts(texts);
+  const int64_t n = ids.size(0), groups = std::min<int64_t>(cfg_.text_buckets, n);
+  if (groups <= 1) return model_->text_embeddings(ids, mask);
+  // Shortest first (ties in batch order), cut into groups of nearly equal size, each cut to its longest caption.
+  const auto lengths = mask.sum(1).to(torch::kCPU);
+  const auto order = std::get<1>(lengths.sort(c10::optional<bool>(true), /*dim=*/0, /*descending=*/false));
+  const auto sorted_len = lengths.index_select(0, order);
+  std::vector<torch::Tensor> parts;
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t a = n * g / groups, b = n * (g + 1) / groups;
+    if (a == b) continue;
+    const int64_t len = std::max<int64_t>(1, sorted_len[b - 1].item<int64_t>());
+    const auto rows = to_device(order.slice(0, a, b));
+    parts.push_back(model_->text_embeddings(ids.index_select(0, rows).slice(1, 0, len).contiguous(),
+                                            mask.index_select(0, rows).slice(1, 0, len).contiguous()));
+  }
+  // Back to the batch's order: row order[i] of the batch is row i of the concatenation.
+  return torch::cat(parts, 0).index_select(0, to_device(torch::argsort(order)));
 }
 
 // The label-prompt terms: classes from the training items, prompts tokenised once, and every stage item's class
@@ -737,10 +760,9 @@ TrainSummary Trainer::run() {
       set_learning_rates(lr_factor(state_.step, total_steps_, cfg_.warmup_steps, cfg_.schedule, cfg_.min_lr_ratio) *
                          st.lr_scale);
       if (lora_) lora_->apply();
-      auto [ids, mask] = encode_texts(batch.captions);
       for (auto& p : all_params_) p.mutable_grad() = torch::Tensor();
       auto a = model_->audio_embeddings(to_device(batch.features), to_device(batch.is_longer));
-      auto t = model_->text_embeddings(ids, mask);
+      auto t = embed_captions(batch.captions);
       torch::Tensor keys;
       if (cfg_.positives == "same_caption") keys = to_device(caption_match_keys(batch.captions));
       auto loss = contrastive_loss(a, t, model_->logit_scale_a, model_->logit_scale_t, dist_.get(), keys);
