@@ -150,6 +150,21 @@ std::vector<json> read_jsonl(const std::string& path) {
   return out;
 }
 
+// Two finished runs agree: final weights within `weight_tol`, and the same training steps logged with losses
+// within 1e-5. Returns the number of training steps compared.
+int expect_same_runs(const std::string& run_a, const std::string& run_b, double weight_tol) {
+  EXPECT_LE(max_diff(weights_of(run_a + "/final"), weights_of(run_b + "/final")), weight_tol);
+  auto la = read_jsonl(run_a + "/metrics.jsonl"), lb = read_jsonl(run_b + "/metrics.jsonl");
+  EXPECT_EQ(la.size(), lb.size());
+  int steps = 0;
+  for (size_t i = 0; i < std::min(la.size(), lb.size()); ++i)
+    if (la[i]["type"] == "train") {
+      EXPECT_NEAR(la[i]["loss"].get<double>(), lb[i]["loss"].get<double>(), 1e-5) << i;
+      ++steps;
+    }
+  return steps;
+}
+
 }  // namespace
 
 TEST(TrainLoss, MatchesPlainLoopReference) {
@@ -398,37 +413,23 @@ TEST(TrainRun, ResumeContinuesExactly) {
   b.resume = true;
   TrainSummary second = run_training(cfg, b);
   EXPECT_EQ(second.steps, 8);
-  EXPECT_LE(max_diff(weights_of(a.out + "/final"), weights_of(b.out + "/final")), 1e-6);
-  // The metrics of both runs agree step by step.
-  auto la = read_jsonl(a.out + "/metrics.jsonl"), lb = read_jsonl(b.out + "/metrics.jsonl");
-  ASSERT_EQ(la.size(), lb.size());
-  for (size_t i = 0; i < la.size(); ++i)
-    if (la[i]["type"] == "train") EXPECT_NEAR(la[i]["loss"].get<double>(), lb[i]["loss"].get<double>(), 1e-5) << i;
+  // The weights and the metrics of both runs agree step by step.
+  EXPECT_EQ(expect_same_runs(a.out, b.out, 1e-6), 8);
 }
 
 // "text_buckets": the text tower runs on length-sorted groups of the batch's captions, each padded to its own
 // longest ("a low steady tone" against "a steady sound with a low pitch"), and the embeddings go back to the
 // batch's order. Without dropout the run is the same as with one padded batch, up to rounding.
 TEST(TrainRun, TextBucketsGiveTheSameRun) {
-  const std::string data = make_dataset("train_buckets_data", 40);
   TrainConfig cfg = tiny_config(6);
   cfg.max_val_items = 0;
-  TrainOptions a = quiet_options(data, "train_buckets_one");
-  run_training(cfg, a);
+  TrainOptions one = quiet_options(make_dataset("train_buckets_data", 40), "train_buckets_one"), three = one;
+  three.out = temp_dir("train_buckets_three");
+  run_training(cfg, one);
   cfg.text_buckets = 3;
-  TrainOptions b = quiet_options(data, "train_buckets_three");
-  run_training(cfg, b);
-  EXPECT_LE(max_diff(weights_of(a.out + "/final"), weights_of(b.out + "/final")), 1e-4);
-  auto la = read_jsonl(a.out + "/metrics.jsonl"), lb = read_jsonl(b.out + "/metrics.jsonl");
-  ASSERT_EQ(la.size(), lb.size());
-  int steps = 0;
-  for (size_t i = 0; i < la.size(); ++i)
-    if (la[i]["type"] == "train") {
-      EXPECT_NEAR(la[i]["loss"].get<double>(), lb[i]["loss"].get<double>(), 1e-5) << i;
-      ++steps;
-    }
-  EXPECT_EQ(steps, 6);
-  EXPECT_EQ(json::parse(std::ifstream(b.out + "/config.json"))["text_buckets"], 3);
+  run_training(cfg, three);
+  EXPECT_EQ(expect_same_runs(one.out, three.out, 1e-4), 6);
+  EXPECT_EQ(json::parse(std::ifstream(three.out + "/config.json"))["text_buckets"], 3);
 }
 
 // With "ema_decay", RUN/final holds the average (not the raw weights of the last step checkpoint), validation
