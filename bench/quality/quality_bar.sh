@@ -4,8 +4,8 @@
 #   bash bench/quality/quality_bar.sh BUILD_DIR [OUT_DIR]      (default OUT_DIR: out/quality-bar)
 #
 # The recipe is configs/train/cnn-cpu-synth-curriculum.json (caption curriculum + label prompts, 12 epochs since
-# session 10: 23-24 minutes at the 45-48 samples/s of that session's machine; at the 24-27 samples/s of sessions
-# 6-9 it would need 41-46); QB_CONFIG=FILE picks another, e.g. the plain configs/train/cnn-cpu-synth.json.
+# session 10; with session 11's text buckets 20-22 minutes on the machine of sessions 10-11, about 37-42 at the
+# 24-27 samples/s of sessions 6-9); QB_CONFIG=FILE picks another, e.g. the plain configs/train/cnn-cpu-synth.json.
 # 1. synthesise 6 600 clips of 10 s (seed 1; 5 % validation, 8 % test: about 5 550 train and 500 test clips;
 #    80 % of the clips played by their genre's typical instruments, the rest balanced: QB_GENRE_INSTRUMENTS=0
 #    gives the fully balanced set of the earlier runs in bench/RESULTS.md; every clip in one of its genre's

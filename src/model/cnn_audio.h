@@ -5,10 +5,12 @@
 //   when convs_per_block = 2), BatchNorm, ReLU] -> mean over frequency -> `temporal_layers` residual dilated
 //   convolutions over time (optional) -> max + mean over time (PANNs-style) -> dropout -> Linear to
 //   `hidden_size` (only when it differs from the last block's width).
-// The blocks see about 1.9 s of audio each (receptive field 187 frames of 10 ms); a bar at 120 BPM is 2 s. The
-// temporal layers (kernel 3, dilations 1, 2, 4, ... over the last map's frames of 0.32 s) widen that to several
-// bars (about 6 s), where grooves, bass lines and chord changes live, for 19 MFLOP more per 10 s clip.
-// About 150 MFLOP per 10 s clip with the default widths (HTS-AT tiny: ~12 GFLOP). Any number of frames works;
+// With the default widths a frame of the last map hears 1.87 s (187 input frames of 10 ms); a bar at 120 BPM is
+// 2 s. Three temporal layers (kernel 3, dilations 1, 2, 4 over that map's frames, 0.32 s apart) widen it to 6.35 s,
+// several bars, where grooves, bass lines and chord changes live. Cost of a 10 s clip: about 150 MFLOP with one
+// convolution per block, 526 with two (configs/cnn-cpu.json), and 38 more for three temporal layers; receptive
+// fields and costs of any config: `python3 bench/quality/cnn_cost.py CONFIG` (HTS-AT tiny: ~12 GFLOP). Any number
+// of frames works;
 // only the first `in_channels` input channels are used (channel 0 = the whole clip in fused inputs).
 // Internal header (LibTorch types).
 #pragma once

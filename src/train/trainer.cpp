@@ -418,13 +418,10 @@ torch::Tensor Trainer::embed_captions(const std::vector<std::string>& texts) {
   const int64_t n = ids.size(0), groups = std::min<int64_t>(cfg_.text_buckets, n);
   if (groups <= 1) return model_->text_embeddings(ids, mask);
   // Shortest first (ties in batch order), cut into groups of nearly equal size, each cut to its longest caption.
-  const auto lengths = mask.sum(1).to(torch::kCPU);
-  const auto order = std::get<1>(lengths.sort(c10::optional<bool>(true), /*dim=*/0, /*descending=*/false));
-  const auto sorted_len = lengths.index_select(0, order);
+  const auto [sorted_len, order] = mask.sum(1).to(torch::kCPU).sort(c10::optional<bool>(true), 0, false);
   std::vector<torch::Tensor> parts;
-  for (int64_t g = 0; g < groups; ++g) {
+  for (int64_t g = 0; g < groups; ++g) {  // groups <= n, so no group is empty
     const int64_t a = n * g / groups, b = n * (g + 1) / groups;
-    if (a == b) continue;
     const int64_t len = std::max<int64_t>(1, sorted_len[b - 1].item<int64_t>());
     const auto rows = to_device(order.slice(0, a, b));
     parts.push_back(model_->text_embeddings(ids.index_select(0, rows).slice(1, 0, len).contiguous(),

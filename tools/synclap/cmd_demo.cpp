@@ -152,16 +152,19 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
   timings["synthesise"] = now_seconds() - t;
 
   // 2. Training
-  banner(ctx, 2, "train a CPU CLAP model from scratch (cnn-cpu-temporal)");
+  const std::string recipe = source_config("configs/train/cnn-cpu-synth-curriculum.json");
+  const TrainConfig recipe_cfg = TrainConfig::from_file(recipe);
+  // The recipe's model config, named relative to the recipe as `synclap train` resolves it.
+  const fs::path model_config = (fs::path(recipe).parent_path() / recipe_cfg.model).lexically_normal();
+  banner(ctx, 2, "train a CPU CLAP model from scratch (" + model_config.stem().string() + ")");
   t = now_seconds();
   if (!fs::exists(run + "/final/model.safetensors")) {
     // The quality-bar recipe (configs/train/cnn-cpu-synth-curriculum.json: optimiser, loss terms, caption
     // curriculum), resized for the demo: its batch, warm-up, validation and logging, and its stages' epochs scaled
     // to --epochs (at least one each).
-    json cfg = json::parse(
-        TrainConfig::from_file(source_config("configs/train/cnn-cpu-synth-curriculum.json")).to_json());
+    json cfg = json::parse(recipe_cfg.to_json());
     cfg["comment"] = "written by synclap demo from configs/train/cnn-cpu-synth-curriculum.json";
-    cfg["model"] = source_config("configs/cnn-cpu-temporal.json");  // the recipe's model
+    cfg["model"] = model_config.string();
     cfg["batch_size"] = a.batch;
     cfg["warmup_steps"] = 20;
     cfg["max_val_items"] = 200;
