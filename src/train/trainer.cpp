@@ -578,6 +578,14 @@ void Trainer::save_checkpoint_dir(bool final_model) {
     fs::create_directories(tmp);
     std::map<std::string, std::string> meta{{"synclap_step", std::to_string(state_.step)},
                                             {"synclap_run", run_dir_}};
+    if (!cfg_.label_prompts.empty()) {  // what the model learnt to classify with: synclap eval's default templates
+      json prompts = json::object();
+      for (const auto& lp : cfg_.label_prompts) {
+        json& list = prompts[lp.label];
+        if (std::find(list.begin(), list.end(), lp.text_template) == list.end()) list.push_back(lp.text_template);
+      }
+      meta["synclap_label_prompts"] = prompts.dump();
+    }
     if (lora_) lora_->restore();
     save_checkpoint(*model_, contract_, tmp.string(), meta);
     copy_tokenizer(tokenizer_dir_, tmp.string());

@@ -376,12 +376,8 @@ TEST(CliScoreFad, PicturesBesideTheResults) {
 }
 
 
-// `synclap eval --where ATTR=VALUE` evaluates a slice of the split: different attributes must all match, values
-// of one attribute are alternatives, a list label matches when it holds the value. Zero-shot writes one row per
-// clip to predictions.csv; a clip's row is the same whether it is evaluated in a slice or with the whole split.
-TEST(CliEval, WhereSlicesTheSplitAndPredictionsListEachClip) {
-  if (!ready()) GTEST_SKIP() << "needs the synclap binary, the golden tiny model and the test vocabulary";
-  const std::string dir = test::temp_dir("cli_eval_where");
+// A dataset of five one-second tones with genre, ensemble and instrument labels: a-d in the test split, e in train.
+static void write_tone_set(const std::string& dir) {
   struct Clip {
     const char* name;
     double hz;
@@ -408,6 +404,15 @@ TEST(CliEval, WhereSlicesTheSplitAndPredictionsListEachClip) {
                 "\",\"instruments\":" + c.instruments + "},\"split\":\"" + c.split + "\"}\n";
   }
   write_file_atomic(dir + "/manifest.jsonl", manifest);
+}
+
+// `synclap eval --where ATTR=VALUE` evaluates a slice of the split: different attributes must all match, values
+// of one attribute are alternatives, a list label matches when it holds the value. Zero-shot writes one row per
+// clip to predictions.csv; a clip's row is the same whether it is evaluated in a slice or with the whole split.
+TEST(CliEval, WhereSlicesTheSplitAndPredictionsListEachClip) {
+  if (!ready()) GTEST_SKIP() << "needs the synclap binary, the golden tiny model and the test vocabulary";
+  const std::string dir = test::temp_dir("cli_eval_where");
+  write_tone_set(dir);
   auto eval = [&](const std::string& where, const std::string& out, std::string* se) {
     std::string so;
     return run("--quiet eval --model " + q(model_path()) + " --tokenizer " + q(tokenizer_dir()) + " --data " + q(dir) +
@@ -461,4 +466,64 @@ TEST(CliEval, WhereSlicesTheSplitAndPredictionsListEachClip) {
   EXPECT_NE(se.find("ATTR=VALUE"), std::string::npos) << se;
   EXPECT_EQ(eval("--where ensemble=orchestra", "bad2", &se), 1);
   EXPECT_NE(se.find("no item of split 'test' matches --where ensemble=orchestra"), std::string::npos) << se;
+}
+
+// Without --templates, zero-shot asks with the prompts the model was trained to classify the label with
+// (synclap train stores its label_prompts in the checkpoint's safetensors metadata); a label the training did
+// not classify, or a model without them, gets the general templates; --templates wins over both.
+TEST(CliEval, DefaultTemplatesAreTheModelsTrainingPrompts) {
+  if (!ready()) GTEST_SKIP() << "needs the synclap binary, the golden tiny model and the test vocabulary";
+  const std::string dir = test::temp_dir("cli_eval_trained_templates");
+  write_tone_set(dir);
+  // The golden model with label-prompt metadata, as a training run with label_prompts writes it.
+  auto with_prompts = [&](const std::string& value, const std::string& path) {
+    const SafetensorsReader in(model_path());
+    SafetensorsWriter out;
+    for (const auto& name : in.names()) {
+      const TensorInfo& t = in.info(name);
+      out.add(name, t.dtype, t.shape, in.raw(name), size_t(t.end - t.begin));
+    }
+    for (const auto& [k, v] : in.metadata()) out.set_metadata(k, v);
+    out.set_metadata("synclap_label_prompts", value);
+    out.write(path);
+    return path;
+  };
+  const std::string model =
+      with_prompts(R"({"genre": ["a {} track", "{} tune"], "lead": ["a {} lead"]})", dir + "/trained.safetensors");
+  auto eval = [&](const std::string& m, const std::string& label, const std::string& extra, const std::string& out) {
+    std::string so, se;
+    const int rc = run("--quiet eval --model " + q(m) + " --tokenizer " + q(tokenizer_dir()) + " --data " + q(dir) +
+                           " --task zeroshot --label " + label + " " + extra + " -o " + q(dir + "/" + out),
+                       &so, &se, dir);
+    EXPECT_EQ(rc, 0) << se;
+    return nlohmann::json::parse(read_file(dir + "/" + out + "/result.json"));
+  };
+  const auto trained = eval(model, "genre", "", "trained");
+  EXPECT_EQ(trained["templates"], nlohmann::json::parse(R"(["a {} track", "{} tune"])"));
+  EXPECT_EQ(trained["templates_from"], "training");
+  const auto other_label = eval(model, "ensemble", "", "other_label");
+  EXPECT_EQ(other_label["templates_from"], "default");
+  EXPECT_EQ(other_label["templates"].size(), 3u);
+  const auto plain = eval(model_path(), "genre", "", "plain");
+  EXPECT_EQ(plain["templates_from"], "default");
+  EXPECT_EQ(plain["templates"], other_label["templates"]);
+  const auto given = eval(model, "genre", "--templates '{} music'", "given");
+  EXPECT_EQ(given["templates"], nlohmann::json::parse(R"(["{} music"])"));
+  EXPECT_EQ(given["templates_from"], "given");
+  // The class embeddings differ with the prompts, so do the scores: the templates were used, not only recorded.
+  const auto rows_trained = test::read_csv(dir + "/trained/predictions.csv");
+  const auto rows_given = test::read_csv(dir + "/given/predictions.csv");
+  ASSERT_EQ(rows_trained.size(), rows_given.size());
+  bool differ = false;
+  for (size_t i = 0; i < rows_trained.size(); ++i) differ |= rows_trained[i].at("score") != rows_given[i].at("score");
+  EXPECT_TRUE(differ);
+  // Malformed metadata is an error naming the file.
+  const std::string bad = with_prompts(R"({"genre": "a {} track"})", dir + "/bad.safetensors");
+  std::string so, se;
+  EXPECT_EQ(run("--quiet eval --model " + q(bad) + " --tokenizer " + q(tokenizer_dir()) +
+                    " --data " + q(dir) + " --task zeroshot --label genre -o " + q(dir + "/bad"),
+                &so, &se, dir),
+            1);
+  EXPECT_NE(se.find("bad.safetensors"), std::string::npos) << se;
+  EXPECT_NE(se.find("is not a list"), std::string::npos) << se;
 }

@@ -13,6 +13,7 @@
 #include "synclap/audio.h"
 #include "synclap/error.h"
 #include "synclap/model.h"
+#include "synclap/safetensors.h"
 #include "synclap/train.h"
 #include "synclap/util.h"
 #include "test_support.h"
@@ -577,6 +578,11 @@ TEST(TrainRun, LabelPromptsAndSameCaptionPositives) {
   EXPECT_LT(last, 0.8 * first);
   const auto saved = TrainConfig::from_file(o.out + "/config.json");
   ASSERT_EQ(saved.label_prompts.size(), 2u);
+  // The checkpoints carry the prompts, for synclap eval's default templates.
+  const SafetensorsReader weights(o.out + "/final/model.safetensors");
+  ASSERT_TRUE(weights.metadata().count("synclap_label_prompts"));
+  EXPECT_EQ(nlohmann::json::parse(weights.metadata().at("synclap_label_prompts")),
+            nlohmann::json::parse(R"({"pitch": ["a {} tone"], "rhythm": ["{} rhythm"]})"));
   EXPECT_TRUE(saved.stages[0].keep_own_captions);
   // A label the data lacks is an error that names it.
   cfg.label_prompts = {LabelPrompt{"mood", "{} music", 1.0}};

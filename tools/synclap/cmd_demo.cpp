@@ -206,12 +206,11 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
   const std::string model = run + "/final";
   run_step("eval retrieval", with_common({"eval", "--model", model, "--data", data, "--task", "retrieval", "--split",
                                           "test", "-o", out + "/eval-retrieval"}));
+  // Zero-shot asks with the prompts the recipe's label_prompts trained (eval's default for such a model).
   run_step("eval genre", with_common({"eval", "--model", model, "--data", data, "--task", "zeroshot", "--label", "genre",
-                                      "--split", "test", "--templates", "{} music", "a {} song", "this is {} music",
-                                      "-o", out + "/eval-genre"}));
+                                      "--split", "test", "-o", out + "/eval-genre"}));
   run_step("eval lead", with_common({"eval", "--model", model, "--data", data, "--task", "zeroshot", "--label", "lead",
-                                     "--split", "test", "--templates", "{} lead", "a {} playing the melody",
-                                     "music led by a {}", "-o", out + "/eval-lead"}));
+                                     "--split", "test", "-o", out + "/eval-lead"}));
   timings["evaluate"] = now_seconds() - t;
 
   // 4. Search: index the test clips, ask in words.

@@ -2,7 +2,8 @@
 // evaluates a model on a dataset directory (manifest.jsonl) and writes result.json (+ pictures and
 // report.html) to --out DIR, printing a table.
 //   retrieval  text->audio / audio->text R@1/5/10, mAP@10, median rank over the chosen split's captions
-//   zeroshot   classifies clips by prompt templates filled with the label's values (template ensemble)
+//   zeroshot   classifies clips by prompt templates filled with the label's values (template ensemble; without
+//              --templates, those the model's training classified the label with, stored in the checkpoint)
 //   probe      logistic regression on frozen audio embeddings: fit on the train split, accuracy on the test split
 // --where ATTR=VALUE evaluates a slice of the split (e.g. ensemble=solo); zeroshot also writes predictions.csv.
 #include <nlohmann/json.hpp>
@@ -179,7 +180,14 @@ int run_eval(const EvalArgs& a, const Context& ctx) {
       while (std::getline(in, line))
         if (!line.empty() && line[0] != '#') templates.push_back(line);
     }
-    if (templates.empty()) templates = kDefaultTemplates;
+    // Without --templates: the prompts the model was trained to classify this label with, if its training had
+    // label_prompts (a model scores best on the wording it learnt), else general ones.
+    std::string templates_from = templates.empty() ? "" : "given";
+    if (templates.empty() && a.task == "zeroshot") {
+      templates = trained_label_templates(a.model, a.label);
+      if (!templates.empty()) templates_from = "training";
+    }
+    if (templates.empty()) templates = kDefaultTemplates, templates_from = "default";
 
     const std::string eval_split = a.split;
     auto labelled = [&](const std::string& split, std::vector<ManifestItem>* items, std::vector<std::string>* values) {
@@ -232,6 +240,7 @@ int run_eval(const EvalArgs& a, const Context& ctx) {
       result["label"] = a.label;
       result["classes"] = classes;
       result["templates"] = templates;
+      result["templates_from"] = templates_from;  // given | training (the model's label prompts) | default
       result["items"] = z.items;
       result["top1"] = z.top1;
       result["top5"] = z.top5;
@@ -357,7 +366,7 @@ Command reg("eval", "Evaluate a model on a dataset: retrieval, zero-shot classif
               sub.add_option("--data", a->data, "Dataset directory with manifest.jsonl")->required();
               sub.add_option("--task", a->task, "retrieval | zeroshot | probe")->required();
               sub.add_option("--label", a->label, "Label attribute for zeroshot / probe (e.g. genre; a list-valued label uses the items with exactly one value)");
-              sub.add_option("--templates", a->templates, "Prompt templates with {} for the class name (ensemble)");
+              sub.add_option("--templates", a->templates, "Prompt templates with {} for the class name (ensemble; default: the templates the model was trained to classify the label with, if its training had label_prompts, else three general ones)");
               sub.add_option("--templates-file", a->templates_file, "One template per line");
               sub.add_option("--classes", a->classes, "Class names for zeroshot (default: the label's values)");
               sub.add_option("--split", a->split, "Split to evaluate (default test; 'all' for every item)");
