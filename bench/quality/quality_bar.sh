@@ -10,7 +10,9 @@
 #    80 % of the clips played by their genre's typical instruments, the rest balanced: QB_GENRE_INSTRUMENTS=0
 #    gives the fully balanced set of the earlier runs in bench/RESULTS.md; every clip in one of its genre's
 #    typical time signatures, house in 4/4 and a folk tune in 4/4, 3/4 or 6/8: QB_GENRE_METERS=0 gives the meters
-#    balanced against the genre, as before session 10),
+#    balanced against the genre, as before session 10; 80 % of the clips in one of their genre's ensemble sizes,
+#    so the beat genres, techno to reggae, are not played by one instrument alone: QB_GENRE_ENSEMBLES=0 gives the
+#    set qm1 of sessions 10-11),
 # 2. train cnn-cpu-temporal (cnn-cpu with temporal layers after the CNN, since session 11) from scratch with the
 #    recipe (the time that counts for the bar),
 # 3. evaluate on the test split: text->audio retrieval, zero-shot genre and lead instrument (both also apart on
@@ -27,7 +29,8 @@ mkdir -p "$OUT"
 
 t0=$(date +%s)
 "$S" synth --out "$OUT/data" --count 6600 --seed 1 --seconds 10 --val-fraction 0.05 --test-fraction 0.08 \
-  --genre-instruments "${QB_GENRE_INSTRUMENTS:-0.8}" --genre-meters "${QB_GENRE_METERS:-1}"
+  --genre-instruments "${QB_GENRE_INSTRUMENTS:-0.8}" --genre-meters "${QB_GENRE_METERS:-1}" \
+  --genre-ensembles "${QB_GENRE_ENSEMBLES:-0.8}"
 t1=$(date +%s)
 CONFIG=${QB_CONFIG:-$HERE/configs/train/cnn-cpu-synth-curriculum.json}
 args=(train --data "$OUT/data" --config "$CONFIG" --out "$OUT/run")

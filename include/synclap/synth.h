@@ -48,6 +48,9 @@ struct Genre : VocabEntry {
   // Instruments typical of the genre (vocabulary names), drawn when a clip's instrumentation follows its genre
   // (SamplerOptions::genre_instruments).
   std::vector<std::string> typical_instruments;
+  // Ensemble sizes the genre is played in (vocabulary names; empty = any), drawn when a clip's ensemble follows its
+  // genre (SamplerOptions::genre_ensembles): a beat-made genre such as techno is not played by one instrument alone.
+  std::vector<std::string> ensembles;
 };
 
 struct Instrument : VocabEntry {
@@ -173,6 +176,10 @@ struct SamplerOptions {
   // "time_signatures"; house in 4/4, a waltz-time folk song in 3/4), balanced among those. 0 (the default): the
   // time signature is balanced against the genre like every other pair, so house comes in 7/8 as often as in 4/4.
   double genre_meters = 0.0;
+  // Share of clips whose ensemble is one of their genre's (the vocabulary's genre "ensembles"; techno, house or
+  // drum and bass from a duo up, as the beat is what makes them), balanced among those. 0 (the default): the
+  // ensemble is balanced against the genre, so a fifth of the techno clips are one unaccompanied instrument.
+  double genre_ensembles = 0.0;
 };
 
 // Draws clip specs in sequence. Values are chosen greedily to balance single-value and pair counts
@@ -329,6 +336,7 @@ struct SynthRunOptions {
   double val_fraction = 0.05, test_fraction = 0.05;  // split shares (SamplerOptions)
   double genre_instruments = 0.0;                     // SamplerOptions::genre_instruments
   double genre_meters = 0.0;                          // SamplerOptions::genre_meters
+  double genre_ensembles = 0.0;                       // SamplerOptions::genre_ensembles
   std::string paraphrase_command;     // optional: "{caption}" -> paraphrases, one per stdout line
   bool progress = true;
   int64_t stop_after = -1;            // tests: stop (as if killed) after this many new clips

@@ -86,6 +86,7 @@ SynthRunResult run_synth(const SynthRunOptions& o) {
   so.test_fraction = o.test_fraction;
   so.genre_instruments = o.genre_instruments;
   so.genre_meters = o.genre_meters;
+  so.genre_ensembles = o.genre_ensembles;
   Sampler sampler(vocab, so);
   const auto specs = sampler.take(o.count);
 
@@ -102,6 +103,7 @@ SynthRunResult run_synth(const SynthRunOptions& o) {
   meta["test_fraction"] = o.test_fraction;
   meta["genre_instruments"] = o.genre_instruments;
   meta["genre_meters"] = o.genre_meters;
+  meta["genre_ensembles"] = o.genre_ensembles;
   meta["vocabulary"] = vocab.source;
   meta["vocabulary_sha256"] = sha256_hex(vocab.json);
   ordered_json held = ordered_json::array();
@@ -112,9 +114,10 @@ SynthRunResult run_synth(const SynthRunOptions& o) {
     const auto old = nlohmann::json::parse(read_file(meta_path));
     // Settings that older directories lack had these values then.
     const std::map<std::string, nlohmann::json> before = {
-        {"val_fraction", 0.05}, {"test_fraction", 0.05}, {"genre_instruments", 0.0}, {"genre_meters", 0.0}};
+        {"val_fraction", 0.05}, {"test_fraction", 0.05}, {"genre_instruments", 0.0}, {"genre_meters", 0.0},
+        {"genre_ensembles", 0.0}};
     for (const char* k : {"seed", "seconds", "generator", "captions_per_clip", "vocabulary_sha256", "paraphrase_command",
-                          "val_fraction", "test_fraction", "genre_instruments", "genre_meters"})
+                          "val_fraction", "test_fraction", "genre_instruments", "genre_meters", "genre_ensembles"})
       if (old.contains(k) ? old[k] != nlohmann::json(meta[k])
                           : !before.count(k) || before.at(k) != nlohmann::json(meta[k]))
         throw Error(o.out_dir + ": holds a dataset made with a different " + k +

@@ -104,12 +104,13 @@ struct Sampler::Impl {
       }
     }
   };
-  Counts all, balanced_clips;
+  Counts all, balanced_clips, free_ensemble_clips;
   std::vector<std::pair<std::string, std::string>> heldout;
   std::set<std::string> heldout_keys;
   std::vector<int64_t> heldout_used;
   std::vector<std::set<int>> typical_of_genre;  // each genre's typical instruments, by index
-  std::vector<std::vector<int>> meters_of_genre;  // each genre's typical time signatures, by index
+  std::vector<std::vector<int>> meters_of_genre;     // each genre's typical time signatures, by index
+  std::vector<std::vector<int>> ensembles_of_genre;  // each genre's ensemble sizes, by index
 
   Impl(const Vocabulary& vocab, SamplerOptions o) : v(vocab), opt(std::move(o)), rng(synth::derive_seed(opt.seed, 0, "sampler")) {
     if (!opt.heldout.empty()) {
@@ -144,15 +145,20 @@ struct Sampler::Impl {
     }
     for (const auto& [a, b] : heldout) heldout_keys.insert(pair_key(a, b));
     heldout_used.assign(heldout.size(), 0);
-    const auto meter_names = v.values("time_signature");
+    // The vocabulary has checked that each name is one of its values.
+    auto indices = [&](const std::vector<std::string>& names, const std::string& attr) {
+      const auto all_names = v.values(attr);
+      std::vector<int> out;
+      for (const auto& name : names)
+        out.push_back(int(std::find(all_names.begin(), all_names.end(), name) - all_names.begin()));
+      return out;
+    };
     for (const auto& g : v.genres) {
       std::set<int> t;
       for (const auto& name : g.typical_instruments) t.insert(v.find_instrument(name));
       typical_of_genre.push_back(std::move(t));
-      std::vector<int> m;  // the vocabulary has checked that each name is one of its time signatures
-      for (const auto& name : g.time_signatures)
-        m.push_back(int(std::find(meter_names.begin(), meter_names.end(), name) - meter_names.begin()));
-      meters_of_genre.push_back(std::move(m));
+      meters_of_genre.push_back(indices(g.time_signatures, "time_signature"));
+      ensembles_of_genre.push_back(indices(g.ensembles, "ensemble"));
     }
   }
 
@@ -211,6 +217,7 @@ struct Sampler::Impl {
     }
 
     std::vector<std::string> chosen;
+    bool ensemble_free = false;  // a clip whose ensemble does not follow its genre (SamplerOptions::genre_ensembles)
     for (const auto& attr : scalar_attributes()) {
       const auto names = v.values(attr);
       int value;
@@ -231,6 +238,16 @@ struct Sampler::Impl {
           synth::Rng mr(synth::derive_seed(opt.seed, uint64_t(s.index), "genre-meters"));
           if (mr.uniform() < opt.genre_meters) allowed = meters_of_genre[size_t(s.genre)], within_genre = true;
         }
+        if (attr == "ensemble" && opt.genre_ensembles > 0) {
+          // The genre's ensemble sizes (every size for a genre that names none), for a share of the clips (its own
+          // generator), balanced within the genre. The other clips are balanced among themselves: by the whole
+          // set's counts they would make up for the solos the beat genres lack and be solos most of the time.
+          synth::Rng er(synth::derive_seed(opt.seed, uint64_t(s.index), "genre-ensembles"));
+          if (er.uniform() < opt.genre_ensembles)
+            allowed = ensembles_of_genre[size_t(s.genre)], within_genre = true;
+          else
+            ensemble_free = true;
+        }
         if (attr == "mode") {  // prefer the genre's modes and the mood's major/minor colour
           const auto& g = v.genres[size_t(s.genre)];
           const auto& m = v.moods[size_t(s.mood)];
@@ -241,8 +258,9 @@ struct Sampler::Impl {
             bias.push_back(b);
           }
         }
+        const Counts& counts = attr == "ensemble" && ensemble_free ? free_ensemble_clips : all;
         value = within_genre ? choose(all, attr, names, {chosen[0]}, deliberate, {}, allowed, /*pairs_only=*/true)
-                             : choose(all, attr, names, chosen, deliberate, bias, allowed);
+                             : choose(counts, attr, names, chosen, deliberate, bias, allowed);
       }
       field(s, attr) = value;
       chosen.push_back(attr + "=" + names[size_t(value)]);
@@ -327,6 +345,7 @@ struct Sampler::Impl {
 
     all.add(chosen);
     if (balanced_clip) balanced_clips.add(chosen);
+    if (ensemble_free) free_ensemble_clips.add(chosen);
 
     // Split: held-out combinations never go to training.
     bool held = false;

@@ -121,6 +121,7 @@ Vocabulary Vocabulary::from_json(const std::string& text, const std::string& sou
     if (j.contains("time_signatures")) g.time_signatures = j["time_signatures"].get<std::vector<std::string>>();
     if (j.contains("typical_instruments"))
       g.typical_instruments = j["typical_instruments"].get<std::vector<std::string>>();
+    if (j.contains("ensembles")) g.ensembles = j["ensembles"].get<std::vector<std::string>>();
   });
   v.instruments = read_list<Instrument>(root, "instruments", c, [&](const Json& j, Instrument& in) {
     in.drums = get_or<bool>(j, "drums", false);
@@ -207,6 +208,8 @@ Vocabulary Vocabulary::from_json(const std::string& text, const std::string& sou
     for (const auto& m : g.time_signatures)
       if (!named(v.time_signatures, m))
         c.fail("genre " + g.name, "time signature \"" + m + "\" is not in the time_signatures");
+    for (const auto& e : g.ensembles)
+      if (!named(v.ensembles, e)) c.fail("genre " + g.name, "ensemble \"" + e + "\" is not in the ensembles");
   }
   return v;
 }

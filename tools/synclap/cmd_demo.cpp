@@ -1,6 +1,6 @@
 // synclap demo: the main job on its built-in defaults, start to finish with no input:
 //   1. synthesise a small text-music dataset (built-in composer + FluidSynth; as the quality bar's set, 80 % of
-//      the clips played by their genre's typical instruments),
+//      the clips played by their genre's typical instruments, 80 % in one of its ensemble sizes),
 //   2. train a CPU CLAP model on it from scratch (cnn-cpu-temporal: CNN audio tower with temporal layers + small
 //      text transformer) with the quality-bar recipe (caption curriculum, label prompts), resized,
 //   3. evaluate it on the held-out test split (retrieval, zero-shot genre and lead instrument),
@@ -148,7 +148,8 @@ int run_demo(const DemoArgs& a, const Context& ctx) {
   double t = now_seconds();
   run_step("synth", with_common({"synth", "--out", data, "--count", std::to_string(a.clips), "--seconds",
                                  std::to_string(a.seconds), "--seed", std::to_string(a.seed), "--val-fraction", "0.1",
-                                 "--test-fraction", "0.1", "--genre-instruments", "0.8"}));
+                                 "--test-fraction", "0.1", "--genre-instruments", "0.8",
+                                 "--genre-ensembles", "0.8"}));
   timings["synthesise"] = now_seconds() - t;
 
   // 2. Training

@@ -36,6 +36,10 @@ Command reg("synth", "Make synthetic text-music pairs (built-in composer or an e
                              "Share of clips whose time signature is one of their genre's typical ones "
                              "(the vocabulary's genre time_signatures; default 0: balanced against the genre)")
                   ->check(CLI::Range(0.0, 1.0));
+              sub.add_option("--genre-ensembles", o->genre_ensembles,
+                             "Share of clips whose ensemble size is one of their genre's (the vocabulary's genre "
+                             "ensembles: techno, house, drum and bass... from a duo up; default 0: balanced against the genre)")
+                  ->check(CLI::Range(0.0, 1.0));
               sub.add_option("--timeout", o->timeout_s, "Seconds an external command may run (default 600)");
               sub.add_option("--retries", o->retries, "Retries of a failing external command (default 2)");
               sub.add_option("--paraphrase", o->paraphrase_command,
