@@ -510,12 +510,15 @@ TEST(CliEval, DefaultTemplatesAreTheModelsTrainingPrompts) {
   const auto given = eval(model, "genre", "--templates '{} music'", "given");
   EXPECT_EQ(given["templates"], nlohmann::json::parse(R"(["{} music"])"));
   EXPECT_EQ(given["templates_from"], "given");
-  // The class embeddings differ with the prompts, so do the scores: the templates were used, not only recorded.
+  // The trained prompts were used, not only recorded: the scores are those of asking with them explicitly, and
+  // not those of the general templates.
+  eval(model, "genre", "--templates 'a {} track' '{} tune'", "explicit");
   const auto rows_trained = test::read_csv(dir + "/trained/predictions.csv");
-  const auto rows_given = test::read_csv(dir + "/given/predictions.csv");
-  ASSERT_EQ(rows_trained.size(), rows_given.size());
+  EXPECT_EQ(rows_trained, test::read_csv(dir + "/explicit/predictions.csv"));
+  const auto rows_plain = test::read_csv(dir + "/plain/predictions.csv");
+  ASSERT_EQ(rows_trained.size(), rows_plain.size());
   bool differ = false;
-  for (size_t i = 0; i < rows_trained.size(); ++i) differ |= rows_trained[i].at("score") != rows_given[i].at("score");
+  for (size_t i = 0; i < rows_trained.size(); ++i) differ |= rows_trained[i].at("score") != rows_plain[i].at("score");
   EXPECT_TRUE(differ);
   // Malformed metadata is an error naming the file.
   const std::string bad = with_prompts(R"({"genre": "a {} track"})", dir + "/bad.safetensors");
