@@ -44,7 +44,7 @@ M="$OUT/run/final"
 # average); a recipe without them with the template sets of the earlier runs in bench/RESULTS.md.
 GENRE_TEMPLATES=(--templates "{} music" "a {} song" "this is {} music")
 LEAD_TEMPLATES=(--templates "{} lead" "a {} playing the melody" "music led by a {}")
-if tr -d ' \n' <"$CONFIG" | grep -q '"label_prompts":\[{'; then GENRE_TEMPLATES=(); LEAD_TEMPLATES=(); fi
+if tr -d ' \t\n' <"$CONFIG" | grep -q '"label_prompts":\[{'; then GENRE_TEMPLATES=(); LEAD_TEMPLATES=(); fi
 "$S" eval --model "$M" --data "$OUT/data" --task retrieval --split test -o "$OUT/eval-retrieval"
 "$S" eval --model "$M" --data "$OUT/data" --task zeroshot --label genre --split test \
   "${GENRE_TEMPLATES[@]}" -o "$OUT/eval-genre"

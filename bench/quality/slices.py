@@ -11,11 +11,15 @@ clips were classified right:
   - solo clips by the solo instrument's role (lead, or chords: a keyboard or guitar playing the whole song);
   - by how many training clips have the clip's label value (the label the predictions classify; e.g. rare leads);
   - balanced clips of duos to full bands by their label value (which genres the instruments alone carried);
+  - solos and bands of the genres whose vocabulary entry names their ensemble sizes (the beat genres of the
+    default vocabulary, never solo with synth --genre-ensembles) and of the others; the vocabulary is the one
+    SET/dataset.json names;
   - the commonest wrong answers in solo clips, true -> predicted, with the solo instruments.
 """
 import collections
 import csv
 import json
+import os
 import sys
 
 
@@ -28,6 +32,18 @@ def table(title, acc):
         total[0] += right
         total[1] += n
     return total
+
+
+def genres_with_ensembles(manifest):
+    """Genres whose entry in the set's vocabulary (SET/dataset.json "vocabulary") lists ensemble sizes; None if the
+    vocabulary cannot be read."""
+    try:
+        with open(os.path.join(os.path.dirname(manifest), "dataset.json")) as f:
+            vocab_path = json.load(f)["vocabulary"]
+        with open(vocab_path) as f:
+            return {g["name"] for g in json.load(f)["genres"] if g.get("ensembles")}
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def main():
@@ -51,7 +67,9 @@ def main():
     label = keys[0] if keys else None
     in_train = collections.Counter(v.get(label) for v in train_values) if label else collections.Counter()
 
-    by_band, by_instr, solo, by_count, balanced_bands = (collections.defaultdict(lambda: [0, 0]) for _ in range(5))
+    by_band, by_instr, solo, by_count, balanced_bands, by_sizes = (collections.defaultdict(lambda: [0, 0])
+                                                                   for _ in range(6))
+    sized = genres_with_ensembles(sys.argv[2])
     solo_wrong = collections.defaultdict(list)
     other = 0
     for r in rows:
@@ -68,6 +86,9 @@ def main():
                 solo_wrong[(r["label"], r["predicted"])].append(f"{parts[0]['instrument']} ({parts[0]['role']})")
         elif lab.get("instrumentation") == "balanced":
             slices.append((balanced_bands, r["label"]))
+        if sized is not None and "genre" in lab:
+            slices.append((by_sizes, ("sized genres" if lab["genre"] in sized else "other genres",
+                                      "solo" if lab["ensemble"] == "solo" else "band")))
         if label:
             n = in_train[r["label"]]
             slices.append((by_count, "< 60" if n < 60 else "60-119" if n < 120 else "120-199" if n < 200 else ">= 200"))
@@ -90,6 +111,8 @@ def main():
         table(f"by the number of training clips with the clip's {label}", by_count)
     if balanced_bands:
         table(f"balanced clips of duos to full bands, by {label or 'label'}", balanced_bands)
+    if by_sizes:
+        table("genres whose vocabulary entry names ensemble sizes (sized) and the others: solos and bands", by_sizes)
     if solo_wrong:
         print("commonest wrong answers in solo clips (true -> predicted: solo instruments)")
         for (true, pred), insts in sorted(solo_wrong.items(), key=lambda x: -len(x[1]))[:8]:

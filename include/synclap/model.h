@@ -13,6 +13,7 @@
 // embedding whatever the batch it is in, up to float rounding.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,10 @@ struct ModelInfo {
   int64_t max_text_tokens = 0;         // longest accepted token sequence (incl. <s> and </s>)
   int64_t vocab_size = 0, pad_token_id = 1, bos_token_id = 0, eos_token_id = 2;
   double logit_scale_audio = 0, logit_scale_text = 0;  // exp() of the learned temperatures
+  // The weights file's safetensors header metadata (of the first shard). synclap checkpoints carry "config",
+  // "preprocess", "synclap_step", "synclap_run" and, when the training had label_prompts, "synclap_label_prompts"
+  // (JSON: label -> its prompt templates, e.g. {"genre": ["a {} track"]}).
+  std::map<std::string, std::string> metadata;
 };
 
 class Model {

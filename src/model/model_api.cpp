@@ -61,6 +61,7 @@ Model Model::load(const std::string& path, const ModelOptions& options) {
   info.eos_token_id = c.text.eos_token_id;
   info.logit_scale_audio = std::exp(m->logit_scale_a.item<double>());
   info.logit_scale_text = std::exp(m->logit_scale_t.item<double>());
+  info.metadata = impl->loaded.report.metadata;
   return Model(std::move(impl));
 }
 

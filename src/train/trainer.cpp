@@ -208,6 +208,7 @@ class Trainer {
     std::vector<torch::Tensor> stage_targets;  // per stage: [items] long
   };
   std::vector<PromptTerm> prompt_terms_;
+  std::string label_prompts_meta_;  // JSON label -> templates, stored in each checkpoint's metadata; "" = none
   std::unique_ptr<Loader> val_loader_;               // made at the first validation, reused
   int64_t total_steps_ = 0;
   TrainerState state_;
@@ -435,6 +436,14 @@ torch::Tensor Trainer::embed_captions(const std::vector<std::string>& texts) {
 // looked up once, so that a step only gathers its batch's rows.
 void Trainer::setup_label_prompts() {
   if (cfg_.label_prompts.empty()) return;
+  {  // what the model learns to classify with, for the checkpoints' metadata (synclap eval's default templates)
+    json prompts = json::object();
+    for (const auto& lp : cfg_.label_prompts) {
+      json& list = prompts[lp.label];
+      if (std::find(list.begin(), list.end(), lp.text_template) == list.end()) list.push_back(lp.text_template);
+    }
+    label_prompts_meta_ = prompts.dump();
+  }
   std::vector<json> labels;
   for (const auto& it : train_items_) labels.push_back(it.labels);
   for (const auto& lp : cfg_.label_prompts) {
@@ -578,14 +587,7 @@ void Trainer::save_checkpoint_dir(bool final_model) {
     fs::create_directories(tmp);
     std::map<std::string, std::string> meta{{"synclap_step", std::to_string(state_.step)},
                                             {"synclap_run", run_dir_}};
-    if (!cfg_.label_prompts.empty()) {  // what the model learnt to classify with: synclap eval's default templates
-      json prompts = json::object();
-      for (const auto& lp : cfg_.label_prompts) {
-        json& list = prompts[lp.label];
-        if (std::find(list.begin(), list.end(), lp.text_template) == list.end()) list.push_back(lp.text_template);
-      }
-      meta["synclap_label_prompts"] = prompts.dump();
-    }
+    if (!label_prompts_meta_.empty()) meta["synclap_label_prompts"] = label_prompts_meta_;
     if (lora_) lora_->restore();
     save_checkpoint(*model_, contract_, tmp.string(), meta);
     copy_tokenizer(tokenizer_dir_, tmp.string());

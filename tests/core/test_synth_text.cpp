@@ -328,8 +328,9 @@ TEST(SynthSampler, GenreEnsemblesFollowTheGenreForTheirShare) {
           << vocab().genres[size_t(g)].name << " as " << name;
   }
   // A share: the other clips are balanced among themselves, so about (1 - share) of the default's techno solos
-  // remain. (Balanced by the whole set's counts they would make up for the missing solos: at 0.8, 17 % of the beat
-  // genres' clips were solos instead of 4 %.)
+  // remain. (Balanced by the whole set's counts they would make up for the missing solos: counted over the
+  // quality-bar set's 6 600 specs, seed 1, share 0.8, 441 of the beat genres' 2 640 clips were solos instead of
+  // 97; here at share 0.5, 12 of 60 techno clips against a bound of 9.6.)
   o.genre_ensembles = 0.5;
   int half_clips = 0, half_solos = 0;
   for (const auto& s : Sampler(vocab(), o).take(1200))

@@ -184,7 +184,7 @@ int run_eval(const EvalArgs& a, const Context& ctx) {
     // label_prompts (a model scores best on the wording it learnt), else general ones.
     std::string templates_from = templates.empty() ? "" : "given";
     if (templates.empty() && a.task == "zeroshot") {
-      templates = trained_label_templates(a.model, a.label);
+      templates = trained_label_templates(lm.model, a.label);
       if (!templates.empty()) templates_from = "training";
     }
     if (templates.empty()) templates = kDefaultTemplates, templates_from = "default";

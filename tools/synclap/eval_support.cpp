@@ -12,7 +12,6 @@
 #include "synclap/audio.h"
 #include "synclap/error.h"
 #include "synclap/random.h"
-#include "synclap/safetensors.h"
 #include "synclap/util.h"
 
 namespace fs = std::filesystem;
@@ -43,24 +42,21 @@ LoadedModel load_model(const std::string& path, const std::string& tokenizer_dir
   return m;
 }
 
-std::vector<std::string> trained_label_templates(const std::string& path, const std::string& label) {
-  std::error_code ec;
-  const fs::path weights = fs::is_directory(path, ec) ? fs::path(path) / "model.safetensors" : fs::path(path);
-  if (weights.extension() != ".safetensors" || !fs::is_regular_file(weights, ec)) return {};
-  const SafetensorsReader reader(weights.string());
-  const auto it = reader.metadata().find("synclap_label_prompts");
-  if (it == reader.metadata().end()) return {};
+std::vector<std::string> trained_label_templates(const Model& model, const std::string& label) {
+  const ModelInfo& info = model.info();
+  const auto it = info.metadata.find("synclap_label_prompts");
+  if (it == info.metadata.end()) return {};
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(it->second);
   } catch (const nlohmann::json::exception&) {
-    throw FileError(weights.string(), "the synclap_label_prompts metadata is not JSON");
+    throw FileError(info.path, "the synclap_label_prompts metadata is not JSON");
   }
   std::vector<std::string> out;
   if (!j.is_object() || !j.contains(label)) return out;
-  if (!j[label].is_array()) throw FileError(weights.string(), "synclap_label_prompts[\"" + label + "\"] is not a list");
+  if (!j[label].is_array()) throw FileError(info.path, "synclap_label_prompts[\"" + label + "\"] is not a list");
   for (const auto& t : j[label]) {
-    if (!t.is_string()) throw FileError(weights.string(), "synclap_label_prompts[\"" + label + "\"] holds a non-string");
+    if (!t.is_string()) throw FileError(info.path, "synclap_label_prompts[\"" + label + "\"] holds a non-string");
     out.push_back(t.get<std::string>());
   }
   return out;

@@ -26,10 +26,10 @@ struct LoadedModel {
 LoadedModel load_model(const std::string& path, const std::string& tokenizer_dir, const Context& ctx,
                        ModelOptions options = {});
 
-// The prompt templates the checkpoint at `path` was trained to classify `label` with (its training config's
-// label_prompts, which synclap train stores in the weights' safetensors metadata as synclap_label_prompts);
-// empty when it has none for that label (or is not a synclap safetensors checkpoint).
-std::vector<std::string> trained_label_templates(const std::string& path, const std::string& label);
+// The prompt templates `model` was trained to classify `label` with (its training config's label_prompts, which
+// synclap train stores in the weights' metadata as synclap_label_prompts: ModelInfo::metadata); empty when it has
+// none for that label. Malformed metadata is a FileError naming the checkpoint.
+std::vector<std::string> trained_label_templates(const Model& model, const std::string& label);
 
 // Decodes, prepares (the model's contract, or `contract` when given: e.g. the model's with
 // Truncation::Windows) and embeds audio files. Files that fail are reported on stderr and left out; `kept`

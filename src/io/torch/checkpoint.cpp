@@ -92,6 +92,7 @@ StateLoadReport load_state(const std::vector<std::pair<std::string, torch::Tenso
   std::vector<std::string> missing, mismatched;
   std::set<std::string> wanted;
   StateLoadReport report;
+  report.metadata = readers.front()->metadata();
   for (const auto& [name, t] : targets) {
     wanted.insert(name);
     auto it = where.find(name);

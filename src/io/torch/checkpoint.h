@@ -28,6 +28,7 @@ bool is_recomputable_buffer(const std::string& name);
 struct StateLoadReport {
   std::vector<std::string> loaded;             // names copied from the file(s)
   std::vector<std::string> missing_tolerated;  // recomputable buffers the file(s) did not have
+  std::map<std::string, std::string> metadata;  // the first file's safetensors header metadata
 };
 
 // Copies tensors into `targets` (name -> model tensor) from the safetensors file(s), converting dtypes
